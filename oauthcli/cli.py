@@ -1,0 +1,123 @@
+"""The Typer app, global options, and the one place where errors become exit codes."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import typer
+
+from oauthcli import __version__
+from oauthcli.commands import (
+    check,
+    demo,
+    env,
+    exec_,
+    forget,
+    list_,
+    refresh,
+    show,
+    token,
+    validate,
+)
+from oauthcli.commands._common import AppContext
+from oauthcli.errors import OAuthCliError
+from oauthcli.redact import SECRETS
+from oauthcli.render import Output
+
+app = typer.Typer(
+    name="oauthcli",
+    help="Turn refresh tokens into access tokens: print, export or validate them.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+@dataclass
+class Globals:
+    verbose: bool = False
+
+
+GLOBALS = Globals()
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"oauthcli {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    config: Annotated[
+        str | None,
+        typer.Option("--config", "-c", help="Profiles file ('-' reads YAML from stdin).",
+                     show_default=False),
+    ] = None,
+    state_dir: Annotated[
+        str | None,
+        typer.Option("--state-dir", help="Where stored tokens live.", show_default=False,
+                     envvar="OAUTHCLI_STATE_DIR"),
+    ] = None,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Trace requests to stderr, secrets redacted.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only output and errors.")] = False,
+    no_color: Annotated[bool, typer.Option("--no-color", help="No colours (also when NO_COLOR is set).")] = False,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """Turn refresh tokens into access tokens: print, export or validate them."""
+    GLOBALS.verbose = verbose
+    _configure_logging(verbose)
+    ctx.obj = AppContext.create(config, state_dir, quiet, no_color or "NO_COLOR" in os.environ)
+
+
+class _RedactingFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return SECRETS.redact_text(super().format(record))
+
+
+def _configure_logging(verbose: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_RedactingFormatter("%(levelname)s: %(message)s"))
+    logger = logging.getLogger("oauthcli")
+    logger.handlers[:] = [handler]
+    logger.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    logger.propagate = False
+
+
+for module in (refresh, token, env, exec_, validate, list_, show, check, forget, demo):
+    module.register(app)
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Console-script entry point: runs the app and maps every failure to its exit code."""
+    try:
+        return app(args=argv, prog_name="oauthcli")
+    except OAuthCliError as exc:
+        Output().error(exc.message, exc.hint)
+        _trace()
+        sys.exit(int(exc.exit_code))
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        sys.exit(130)
+    except Exception as exc:  # an unexpected failure: one redacted line, traceback only with -v
+        Output().error(f"internal error: {type(exc).__name__}: {exc}")
+        _trace()
+        sys.exit(70)
+
+
+def _trace() -> None:
+    if GLOBALS.verbose:
+        import traceback
+
+        sys.stderr.write(SECRETS.redact_text(traceback.format_exc()))
+

@@ -1,0 +1,64 @@
+"""`oauthcli list`: profiles with token URL, method, description and stored-token status."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from oauthcli.commands._common import app_context, check_format
+from oauthcli.flow import Runtime
+from oauthcli.render import json_line
+from oauthcli.store import State
+from oauthcli.token import iso8601
+
+
+def register(app: typer.Typer) -> None:
+    app.command("list")(list_profiles)
+
+
+def list_profiles(
+    ctx: typer.Context,
+    fmt: Annotated[
+        str | None,
+        typer.Option("--format", "-f", help="table (default on a terminal) or json (lines).",
+                     show_default=False),
+    ] = None,
+) -> None:
+    """List the profiles: token URL, method, description and stored-token status."""
+    app = app_context(ctx)
+    check_format(fmt, ("table", "json"))
+    rows = [_row(app.runtime, name) for name in app.runtime.config.names]
+    if fmt == "json" or (fmt is None and not app.output.stdout_is_terminal()):
+        keys = ("profile", "token_url", "method", "description", "status")
+        app.output.out("".join(json_line(dict(zip(keys, row))) for row in rows))
+        return
+    app.output.table(None, ("profile", "token URL", "method", "description", "stored token"), rows)
+
+
+def _row(rt: Runtime, name: str) -> tuple[str, str, str, str, str]:
+    merged = rt.config.merged(name)
+    url = str(merged.get("token_url") or f"(discovered from {merged.get('issuer', '?')})")
+    method = str(merged.get("method", "POST")).upper()
+    return name, url, method, str(merged.get("description", "")), _status(rt, name, merged)
+
+
+def _status(rt: Runtime, name: str, merged: dict[str, object]) -> str:
+    state = rt.store.status(name)
+    if state is None:
+        return "none"
+    if isinstance(state, str):
+        return state
+    return describe_state(state, merged, rt.clock())
+
+
+def describe_state(state: State, merged: dict[str, object], now: float) -> str:
+    assume_ttl = merged.get("assume_ttl", 3600)
+    ttl = float(assume_ttl) if isinstance(assume_ttl, (int, float)) else 3600.0
+    expiry = state.token.effective_expiry(ttl)
+    if expiry <= now:
+        return f"expired {iso8601(expiry)}"
+    guessed = "" if state.token.expires_at is not None else " (assumed)"
+    return f"valid until {iso8601(expiry)}{guessed}"
+
+

@@ -1,0 +1,55 @@
+"""`oauthcli show PROFILE`: the resolved profile, secrets redacted."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from oauthcli.commands._common import app_context
+from oauthcli.errors import ConfigError
+from oauthcli.redact import SECRETS, is_secret_key, mask
+from oauthcli.refs import Resolver
+
+
+def register(app: typer.Typer) -> None:
+    app.command("show")(show)
+
+
+def show(
+    ctx: typer.Context, profile: Annotated[str, typer.Argument(help="Profile name.")]
+) -> None:
+    """Print the profile as it will be used (defaults and extends merged), secrets redacted."""
+    import yaml
+
+    app = app_context(ctx)
+    rt = app.runtime
+    rt.profile(profile)  # validates
+    merged = rt.config.merged(profile)
+    resolver = rt.resolver(rt.profile(profile), "${refresh_token}")
+    shown = {"profile": profile, **_resolve(merged, resolver, "")}
+    app.output.out(yaml.safe_dump(shown, sort_keys=False, allow_unicode=True))
+
+
+def _resolve(value: Any, resolver: Resolver, where: str) -> Any:
+    if isinstance(value, dict):
+        return {k: _leaf(k, v, resolver, f"{where}.{k}".lstrip(".")) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_resolve(v, resolver, where) for v in value]
+    return value
+
+
+def _leaf(key: str, value: Any, resolver: Resolver, where: str) -> Any:
+    if not isinstance(value, str):
+        return _resolve(value, resolver, where)
+    if is_secret_key(key) and "$" not in value:
+        return mask(value) if value else value
+    try:
+        resolved = resolver.resolve(value, where)
+    except ConfigError as exc:
+        return f"{value}  (unresolved: {exc.message.rsplit(': ', 1)[-1]})"
+    if resolved == value:
+        return value
+    if resolved == "${refresh_token}":
+        return value
+    return f"{SECRETS.redact_text(resolved)}  (from {value})"

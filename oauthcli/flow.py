@@ -1,0 +1,193 @@
+"""The refresh flow: read the store, take the lock, refresh once, store before reporting.
+
+`obtain` is the path of `token`, `env` and `exec`: when the stored token is fresh it touches
+neither the network nor `requests` (SPEC §8).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+from oauthcli.errors import ConfigError, OAuthCliError
+from oauthcli.profiles import Config, Profile
+from oauthcli.redact import SECRETS
+from oauthcli.refs import Resolver
+from oauthcli.store import State, Store, fingerprint
+from oauthcli.token import Token
+
+if TYPE_CHECKING:
+    import requests
+
+
+@dataclass
+class Runtime:
+    """The world a command runs in: configuration, state, environment, clock, HTTP session."""
+
+    load_config: Callable[[], Config]
+    store: Store
+    environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
+    clock: Callable[[], float] = time.time
+    sleep: Callable[[float], None] = time.sleep
+    _config: Config | None = None
+    _session: requests.Session | None = None
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:  # parsed once per run
+            self._config = self.load_config()
+        return self._config
+
+    @property
+    def session(self) -> requests.Session:
+        if self._session is None:
+            from oauthcli.http import new_session
+
+            self._session = new_session(pool_size=64)
+        return self._session
+
+    def profile(self, name: str) -> Profile:
+        return self.config.profile(name)
+
+    def resolver(self, profile: Profile, refresh_token: str | None = None) -> Resolver:
+        return Resolver(profile.name, self.environ, lambda: refresh_token, SECRETS)
+
+
+def is_fresh(state: State | None, profile: Profile, now: float, min_valid: float | None) -> bool:
+    if state is None:
+        return False
+    leeway = profile.min_valid if min_valid is None else min_valid
+    return not state.token.is_expired(now, leeway, profile.assume_ttl)
+
+
+def obtain(
+    rt: Runtime, profile: Profile, *, min_valid: float | None = None, force: bool = False
+) -> Token:
+    """A token with more than ``min_valid`` seconds left: stored, or refreshed (once)."""
+    if not force:
+        state = rt.store.read(profile.name)
+        if is_fresh(state, profile, rt.clock(), min_valid):
+            assert state is not None
+            SECRETS.add(state.token.access_token)
+            return state.token
+    with rt.store.lock(profile.name, profile.lock_timeout):
+        state = rt.store.read(profile.name)  # another process may have refreshed meanwhile
+        if not force and is_fresh(state, profile, rt.clock(), min_valid):
+            assert state is not None
+            return state.token
+        return _refresh_locked(rt, profile, state)
+
+
+def refresh(rt: Runtime, profile: Profile) -> Token:
+    """Always ask the token endpoint; under the lock, so the latest refresh token is sent."""
+    with rt.store.lock(profile.name, profile.lock_timeout):
+        return _refresh_locked(rt, profile, rt.store.read(profile.name))
+
+
+def _refresh_locked(rt: Runtime, profile: Profile, state: State | None) -> Token:
+    from oauthcli import http
+
+    configured = _configured_refresh_token(rt, profile)
+    current = state.current_refresh_token(configured) if state else configured
+    profile = with_discovery(rt, profile)
+    request = http.build_request(profile, rt.resolver(profile, current))
+    result = http.send(request, profile, rt.session, rt.sleep, None)
+    host = request.url.split("/")[2] if "://" in request.url else request.url
+    data = http.check_response(result, profile, SECRETS.redact_text(host))
+    token = _token_from(data, profile, rt.clock())
+    rotated = token.refresh_token or current
+    SECRETS.add_all([token.access_token, token.refresh_token, token.id_token])
+    # Durably stored before success is reported: a rotated refresh token is never lost.
+    rt.store.write(
+        profile.name,
+        State(token, rotated, fingerprint(configured), token.obtained_at),
+    )
+    return token
+
+
+def _token_from(data: dict[str, Any], profile: Profile, now: float) -> Token:
+    from oauthcli.errors import BadResponseError
+
+    token = Token.from_response(data, profile.response, now)
+    if token is None:
+        fields = ", ".join(sorted(str(k) for k in data)[:12]) or "none"
+        path = profile.field_path("access_token")
+        raise BadResponseError(
+            f"the token endpoint answered without an access token at {path!r} "
+            f"(fields: {fields})",
+            hint="if the token lives elsewhere, map it with response: {access_token: a.b}",
+        )
+    return token
+
+
+def _configured_refresh_token(rt: Runtime, profile: Profile) -> str | None:
+    if profile.refresh_token is None:
+        return None
+    return rt.resolver(profile).resolve(profile.refresh_token, "refresh_token") or None
+
+
+def current_refresh_token(rt: Runtime, profile: Profile) -> str | None:
+    """What ``${refresh_token}`` resolves to now (for dry runs and revocation)."""
+    configured = _configured_refresh_token(rt, profile)
+    state = rt.store.read(profile.name)
+    return state.current_refresh_token(configured) if state else configured
+
+
+def dry_run(rt: Runtime, profile: Profile) -> str:
+    """The request `refresh` would send, secrets redacted; nothing is sent."""
+    from oauthcli import http
+
+    current = current_refresh_token(rt, profile)
+    if profile.token_url is None:
+        raise ConfigError(
+            f"profile {profile.name!r}: token_url comes from issuer discovery, "
+            "which --dry-run does not perform",
+            hint="set token_url explicitly to preview the request",
+        )
+    request = http.build_request(profile, rt.resolver(profile, current))
+    return http.describe(request)
+
+
+def with_discovery(rt: Runtime, profile: Profile) -> Profile:
+    """Fill token_url (and revocation_url) from the issuer's metadata when not given."""
+    if profile.token_url or not profile.issuer:
+        return profile
+    from oauthcli.discovery import discover
+
+    metadata = discover(rt, profile)
+    token_url = metadata.get("token_endpoint")
+    if not isinstance(token_url, str):
+        raise ConfigError(f"profile {profile.name!r}: the issuer's metadata has no token_endpoint")
+    return replace(profile, token_url=token_url)
+
+
+Outcome = tuple[str, "Token | OAuthCliError"]
+
+
+def refresh_many(
+    rt: Runtime,
+    names: list[str],
+    on_done: Callable[[str, Token | OAuthCliError], None] | None = None,
+    max_workers: int = 64,
+) -> list[Outcome]:
+    """Refresh several profiles concurrently over one pooled session; results in input order.
+
+    A failure of one profile is returned in its place and does not hide the others' results.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(name: str) -> Token | OAuthCliError:
+        try:
+            result: Token | OAuthCliError = refresh(rt, rt.profile(name))
+        except OAuthCliError as exc:
+            result = exc
+        if on_done:
+            on_done(name, result)
+        return result
+
+    rt.session  # noqa: B018 - create the shared session before the threads race for it
+    with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(names)))) as pool:
+        return list(zip(names, pool.map(one, names)))

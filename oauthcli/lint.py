@@ -1,0 +1,101 @@
+"""`check`: lint a profiles file without sending anything or running ${cmd:} commands."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from oauthcli.errors import ConfigError
+from oauthcli.profiles import Config
+from oauthcli.refs import parse_reference, problems
+
+URL_FIELDS = ("token_url", "revocation_url", "issuer")
+
+
+@dataclass(frozen=True)
+class Finding:
+    profile: str
+    level: str  # error or warning
+    message: str
+
+
+def lint(config: Config, environ: Mapping[str, str], strict: bool = False) -> list[Finding]:
+    findings: list[Finding] = []
+    for name in config.names:
+        try:
+            config.profile(name)
+            merged = config.merged(name)
+        except ConfigError as exc:
+            findings.append(Finding(name, "error", exc.message))
+            continue
+        findings += _references(name, merged, environ, strict)
+        findings += _insecure(name, merged)
+        findings += _rotation(name, merged)
+    return findings
+
+
+def _strings(value: Any, where: str) -> Iterator[tuple[str, str]]:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _strings(item, f"{where}.{key}" if where else str(key))
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item, where)
+    elif isinstance(value, str):
+        yield where, value
+
+
+def _references(
+    name: str, merged: dict[str, Any], environ: Mapping[str, str], strict: bool
+) -> list[Finding]:
+    import re
+
+    found = []
+    for where, text in _strings(merged, ""):
+        for match in re.finditer(r"\$\$|\$\{([^{}]*)\}", text):
+            if match.group(1) is None:
+                continue
+            try:
+                ref = parse_reference(match.group(1))
+            except ValueError as exc:
+                found.append(Finding(name, "error", f"field {where}: {exc}"))
+                continue
+            reason = problems(ref, environ)
+            if reason:
+                level = "error" if strict else "warning"
+                found.append(Finding(name, level, f"field {where}: {reason}"))
+    return found
+
+
+def _insecure(name: str, merged: dict[str, Any]) -> list[Finding]:
+    from oauthcli.http import is_loopback
+
+    found = []
+    if merged.get("verify") is False:
+        found.append(Finding(name, "warning", "verify: false disables TLS certificate checks"))
+    for key in URL_FIELDS:
+        url = merged.get(key)
+        if isinstance(url, str) and url.startswith("http://"):
+            host = urlsplit(url).hostname
+            if is_loopback(host):
+                continue
+            level = "warning" if merged.get("insecure") else "error"
+            found.append(Finding(name, level, f"{key} uses plain http:// to {host}"))
+    return found
+
+
+def _rotation(name: str, merged: dict[str, Any]) -> list[Finding]:
+    body = merged.get("body")
+    text = str(body)
+    if merged.get("refresh_token") and "${refresh_token}" not in text:
+        return [
+            Finding(
+                name,
+                "warning",
+                "refresh_token is set but the body never uses ${refresh_token}, "
+                "so rotated refresh tokens would be ignored",
+            )
+        ]
+    return []

@@ -1,0 +1,164 @@
+"""References inside profile strings, resolved at the moment of use (SPEC §2 "Values").
+
+``${env:NAME}``, ``${NAME}``, ``${env:NAME:-default}``, ``${file:PATH}``, ``${cmd:COMMAND}``,
+``${refresh_token}`` and ``$$``. Resolved values are registered as secrets and never written
+back anywhere.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from oauthcli.errors import ConfigError
+from oauthcli.redact import SECRETS, Secrets
+
+# `$$`, or `${...}` with no nested braces, or a lone `$` (kept as written).
+_TOKEN = re.compile(r"\$\$|\$\{([^{}]*)\}")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_CMD_TIMEOUT = 60
+
+Encoder = Callable[[str], str]
+
+
+@dataclass(frozen=True)
+class Reference:
+    kind: str  # env, file, cmd, refresh_token
+    target: str
+    default: str | None = None
+
+
+def parse_reference(expr: str) -> Reference:
+    """Parse the inside of ``${…}``; raises ValueError on a malformed one."""
+    if expr == "refresh_token":
+        return Reference("refresh_token", "")
+    kind, sep, rest = expr.partition(":")
+    if not sep:
+        kind, rest = "env", expr
+    if kind == "env":
+        name, dsep, default = rest.partition(":-")
+        if not _ENV_NAME.match(name):
+            raise ValueError(f"invalid environment variable name {name!r}")
+        return Reference("env", name, default if dsep else None)
+    if kind in ("file", "cmd") and rest.strip():
+        return Reference(kind, rest.strip())
+    raise ValueError(f"unknown reference ${{{expr}}}")
+
+
+def references_in(text: str) -> list[Reference]:
+    """Every reference a string contains (for `check`); raises ValueError when malformed."""
+    return [parse_reference(m.group(1)) for m in _TOKEN.finditer(text) if m.group(1) is not None]
+
+
+@dataclass
+class Resolver:
+    """Resolves references for one profile; every resolved value becomes a registered secret."""
+
+    profile: str
+    environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
+    refresh_token: Callable[[], str | None] | None = None
+    secrets: Secrets = field(default_factory=lambda: SECRETS)
+
+    def resolve(self, text: str, where: str, encode: Encoder | None = None) -> str:
+        """Substitute every reference in ``text``; ``encode`` is applied to substituted values."""
+
+        def substitute(match: re.Match[str]) -> str:
+            if match.group(0) == "$$":
+                return "$"
+            value = self._value(match.group(1), where)
+            return encode(value) if encode else value
+
+        return _TOKEN.sub(substitute, text)
+
+    def _value(self, expr: str, where: str) -> str:
+        try:
+            ref = parse_reference(expr)
+        except ValueError as exc:
+            raise ConfigError(f"profile {self.profile!r}, field {where}: {exc}") from None
+        value = self._lookup(ref, where)
+        if ref.kind != "env" or ref.target in self.environ:
+            self.secrets.add(value)
+        return value
+
+    def _lookup(self, ref: Reference, where: str) -> str:
+        if ref.kind == "env":
+            return self._env(ref, where)
+        if ref.kind == "file":
+            return _read_file(ref.target, self.profile, where)
+        if ref.kind == "cmd":
+            return _run_command(ref.target, self.profile, where)
+        return self._refresh_token(where)
+
+    def _env(self, ref: Reference, where: str) -> str:
+        value = self.environ.get(ref.target)
+        if value is not None:
+            return value
+        if ref.default is not None:
+            return ref.default
+        raise ConfigError(
+            f"profile {self.profile!r}, field {where}: "
+            f"environment variable {ref.target} is not set",
+            hint=f"export {ref.target}=… or use ${{env:{ref.target}:-default}}",
+        )
+
+    def _refresh_token(self, where: str) -> str:
+        value = self.refresh_token() if self.refresh_token else None
+        if not value:
+            raise ConfigError(
+                f"profile {self.profile!r}, field {where}: no refresh token "
+                "(set the profile's refresh_token, or run a grant that returns one)"
+            )
+        return value
+
+
+def _read_file(path: str, profile: str, where: str) -> str:
+    try:
+        text = Path(path).expanduser().read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+        raise ConfigError(
+            f"profile {profile!r}, field {where}: cannot read ${{file:{path}}}: {reason}"
+        ) from None
+    return _strip_newline(text)
+
+
+def _run_command(command: str, profile: str, where: str) -> str:
+    prefix = f"profile {profile!r}, field {where}: ${{cmd:…}}"
+    try:
+        argv = shlex.split(command)
+        done = subprocess.run(  # no shell: the command line is split, never interpreted
+            argv, capture_output=True, text=True, timeout=_CMD_TIMEOUT, check=False
+        )
+    except (OSError, ValueError, subprocess.TimeoutExpired) as exc:
+        raise ConfigError(f"{prefix} could not run: {type(exc).__name__}") from None
+    if done.returncode != 0:
+        raise ConfigError(f"{prefix} exited with status {done.returncode}")
+    return _strip_newline(done.stdout)
+
+
+def _strip_newline(text: str) -> str:
+    if text.endswith("\r\n"):
+        return text[:-2]
+    return text[:-1] if text.endswith("\n") else text
+
+
+def problems(ref: Reference, environ: Mapping[str, str]) -> str | None:
+    """Why a reference would not resolve now, without running commands (for `check`)."""
+    if ref.kind == "env" and ref.target not in environ and ref.default is None:
+        return f"environment variable {ref.target} is not set"
+    if ref.kind == "file" and not os.access(Path(ref.target).expanduser(), os.R_OK):
+        return f"file {ref.target} is not readable"
+    if ref.kind == "cmd":
+        try:
+            argv = shlex.split(ref.target)
+        except ValueError as exc:
+            return f"command {ref.target!r} cannot be parsed: {exc}"
+        if not argv or shutil.which(argv[0]) is None:
+            return f"command {argv[0] if argv else ref.target!r} not found"
+    return None

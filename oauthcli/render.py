@@ -1,0 +1,99 @@
+"""Output: plain data to stdout, everything else to stderr; rich is imported only when drawn."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from oauthcli.redact import SECRETS
+
+FORMATS = ("token", "json", "header", "table")
+
+
+@dataclass
+class Output:
+    """The streams and switches of one run; tests pass their own streams."""
+
+    stdout: IO[str] = field(default_factory=lambda: sys.stdout)
+    stderr: IO[str] = field(default_factory=lambda: sys.stderr)
+    quiet: bool = False
+    color: bool = True
+    environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
+
+    @property
+    def in_github_actions(self) -> bool:
+        return self.environ.get("GITHUB_ACTIONS") == "true"
+
+    def stderr_is_terminal(self) -> bool:
+        return _isatty(self.stderr)
+
+    def stdout_is_terminal(self) -> bool:
+        return _isatty(self.stdout)
+
+    def out(self, text: str, secrets: Iterable[str | None] = ()) -> None:
+        """Requested output; in GitHub Actions each secret in it is masked first."""
+        if self.in_github_actions:
+            from oauthcli.export import mask_lines
+
+            self.stdout.write(mask_lines([s for s in secrets if s]))
+        self.stdout.write(text)
+        self.stdout.flush()
+
+    def note(self, text: str) -> None:
+        """Informational, to stderr; silenced by --quiet."""
+        if not self.quiet:
+            self.stderr.write(SECRETS.redact_text(text) + "\n")
+
+    def warn(self, text: str) -> None:
+        """Warnings always reach stderr (CI logs need them)."""
+        self.stderr.write("warning: " + SECRETS.redact_text(text) + "\n")
+
+    def error(self, message: str, hint: str | None = None) -> None:
+        self.stderr.write("error: " + SECRETS.redact_text(message) + "\n")
+        if hint:
+            self.stderr.write("hint: " + SECRETS.redact_text(hint) + "\n")
+        self.stderr.flush()
+
+    def console(self, stream: IO[str] | None = None) -> Any:
+        from rich.console import Console
+
+        target = stream or self.stdout
+        return Console(
+            file=target,
+            no_color=not self.color,
+            highlight=False,
+            force_terminal=_isatty(target) or None,
+            soft_wrap=False,
+        )
+
+    def table(
+        self, title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+    ) -> None:
+        from rich.table import Table
+
+        table = Table(title=title, header_style="bold")
+        for column in columns:
+            table.add_column(column, overflow="fold")
+        for row in rows:
+            table.add_row(*["" if v is None else str(v) for v in row])
+        self.console().print(table)
+
+
+def _isatty(stream: IO[str]) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def json_line(data: Mapping[str, Any]) -> str:
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False) + "\n"
+
+
+def header(token_type: str | None, access_token: str) -> str:
+    scheme = "Bearer" if not token_type or token_type.lower() == "bearer" else token_type
+    return f"Authorization: {scheme} {access_token}\n"

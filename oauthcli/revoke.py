@@ -1,0 +1,92 @@
+"""Forgetting stored tokens, and RFC 7009 revocation of the refresh token first."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+from urllib.parse import urlsplit
+
+from oauthcli.errors import ConfigError
+from oauthcli.flow import Runtime, current_refresh_token
+from oauthcli.profiles import Profile
+
+
+def forget(rt: Runtime, name: str, do_revoke: bool) -> str:
+    """Delete the stored state; with ``do_revoke``, revoke at the provider first."""
+    revoked = ""
+    if do_revoke:
+        with rt.store.lock(name, rt.profile(name).lock_timeout):
+            revoked = revoke(rt, rt.profile(name)) + "; "
+            deleted = rt.store.delete(name)
+    else:
+        deleted = rt.store.delete(name)
+    return revoked + ("stored token deleted" if deleted else "no stored token")
+
+
+def revoke(rt: Runtime, profile: Profile) -> str:
+    """POST token=<refresh token> to the revocation endpoint, authenticated as the client."""
+    from oauthcli import http
+
+    url = _revocation_url(rt, profile)
+    state = rt.store.read(profile.name)
+    token = current_refresh_token(rt, profile)
+    hint = "refresh_token"
+    if not token and state:
+        token, hint = state.token.access_token, "access_token"
+    if not token:
+        return "nothing to revoke"
+    resolver = rt.resolver(profile, token)
+    http.check_url(url, profile, "revocation_url")
+    headers, body = _client_auth(profile, resolver)
+    body.update({"token": token, "token_type_hint": hint})
+    request = http.TokenRequest("POST", url, headers, {}, _form(body))
+    result = http.send(request, profile, rt.session)
+    host = urlsplit(url).hostname or url
+    if result.status != 200:  # RFC 7009 §2.2: 200 whether or not the token was valid
+        http.check_response(result, replace(profile), host)
+        raise _unexpected(host, result.status)
+    return f"{hint.replace('_', ' ')} revoked at {host}"
+
+
+def _revocation_url(rt: Runtime, profile: Profile) -> str:
+    if profile.revocation_url:
+        return rt.resolver(profile).resolve(profile.revocation_url, "revocation_url")
+    if profile.issuer:
+        from oauthcli.discovery import discover
+
+        url = discover(rt, profile).get("revocation_endpoint")
+        if isinstance(url, str):
+            return url
+    raise ConfigError(
+        f"profile {profile.name!r} has no revocation_url",
+        hint="add revocation_url: (RFC 7009) or forget without --revoke",
+    )
+
+
+def _client_auth(profile: Profile, resolver: Any) -> tuple[dict[str, str], dict[str, str]]:
+    """The same client authentication as the token request: Basic, or id/secret in the body."""
+    from oauthcli import http
+
+    headers = {"Content-Type": http.FORM, "Accept": http.JSON}
+    if profile.auth:
+        headers["Authorization"] = http.basic_auth(profile.auth, resolver)
+        return headers, {}
+    body: dict[str, str] = {}
+    if isinstance(profile.body, Mapping):
+        for key in ("client_id", "client_secret"):
+            if isinstance(profile.body.get(key), str):
+                body[key] = resolver.resolve(profile.body[key], f"body.{key}")
+    return headers, body
+
+
+def _form(body: Mapping[str, str]) -> bytes:
+    from urllib.parse import urlencode
+
+    return urlencode(body).encode("ascii")
+
+
+def _unexpected(host: str, status: int) -> Exception:
+    from oauthcli.errors import ProviderError
+
+    return ProviderError(f"{host} did not confirm the revocation: HTTP {status}", status=status)

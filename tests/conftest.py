@@ -1,0 +1,146 @@
+"""Shared fixtures: isolated dirs and environment, a loopback server, CLI runners, a profile factory."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.server import LoopbackServer, RotatingProvider
+
+pytest_plugins = ["tests.authserver.plugin"]
+
+SCRIPT = shutil.which("oauthcli", path=str(Path(sys.executable).parent)) or "oauthcli"
+# A secret planted in profiles; tests assert it never reaches output it should not.
+PLANTED = "s3cr3t-PLANTED-value-9f8e"
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own HOME, config dir, state dir and cwd; no stray CI variables."""
+    home = tmp_path / "home"
+    home.mkdir()
+    for name in ("OAUTHCLI_CONFIG", "GITHUB_ACTIONS", "GITHUB_ENV", "NO_COLOR", "HTTPS_PROXY",
+                 "HTTP_PROXY", "https_proxy", "http_proxy", "OAUTHCLI_TEST_CRASH_AT"):  # fmt: skip
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(home / ".state"))
+    monkeypatch.setenv("OAUTHCLI_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture
+def server() -> Iterator[LoopbackServer]:
+    srv = LoopbackServer().start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def rotating(server: LoopbackServer) -> RotatingProvider:
+    provider = RotatingProvider()
+    server.route("/token", provider)
+    server.route("/revoke", provider.revoke)
+    return provider
+
+
+@dataclass
+class Result:
+    code: int
+    stdout: str
+    stderr: str
+
+    def __repr__(self) -> str:
+        return f"Result(code={self.code}, stdout={self.stdout!r}, stderr={self.stderr!r})"
+
+    @property
+    def error_line(self) -> str:
+        return self.stderr.splitlines()[0] if self.stderr else ""
+
+
+def run(*args: str, stdin: str = "") -> Result:
+    """Run the CLI in this process through `cli.main` (the error→exit-code mapping included)."""
+    from oauthcli import cli
+
+    out, err = io.StringIO(), io.StringIO()
+    saved = sys.stdout, sys.stderr, sys.stdin
+    sys.stdout, sys.stderr, sys.stdin = out, err, io.StringIO(stdin)
+    code = 0
+    try:
+        cli.main(list(args))
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    finally:
+        sys.stdout, sys.stderr, sys.stdin = saved
+    return Result(code, out.getvalue(), err.getvalue())
+
+
+def run_script(*args: str, env: dict[str, str] | None = None, stdin: str = "",
+               timeout: float = 60) -> Result:  # fmt: skip
+    """Run the installed console script as a subprocess."""
+    done = subprocess.run(
+        [SCRIPT, *args], input=stdin, capture_output=True, text=True, timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )  # fmt: skip
+    return Result(done.returncode, done.stdout, done.stderr)
+
+
+def write_profiles(path: Path, profiles: dict[str, Any], defaults: dict[str, Any] | None = None) -> Path:
+    data: dict[str, Any] = {"profiles": profiles}
+    if defaults:
+        data["defaults"] = defaults
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+@pytest.fixture
+def profiles_file(
+    tmp_path: Path, server: LoopbackServer, monkeypatch: pytest.MonkeyPatch
+) -> Any:
+    """Factory: write a profiles file whose profiles default to the loopback /token URL."""
+
+    def make(profiles: dict[str, dict[str, Any]] | None = None, **kwargs: Any) -> Path:
+        profiles = profiles or {"p": {}}
+        full = {
+            name: {
+                "token_url": server.url("/token"),
+                "body": {"grant_type": "refresh_token", "refresh_token": "${refresh_token}",
+                         "client_id": "cid", "client_secret": PLANTED},  # fmt: skip
+                "refresh_token": "rt-initial-0001",
+                "retries": 0,
+                **spec,
+            }
+            for name, spec in profiles.items()
+        }
+        path = write_profiles(tmp_path / "oauthcli.yaml", full, **kwargs)
+        monkeypatch.setenv("OAUTHCLI_CONFIG", str(path))
+        return path
+
+    return make
+
+
+def assert_clean_failure(result: Result, code: int, *fragments: str, secrets: tuple[str, ...] = ()) -> None:
+    """Exit code, a one-line error on stderr (plus an optional hint), nothing on stdout, no secret."""
+    assert result.code == code, result
+    assert result.stdout == "", result
+    lines = result.stderr.splitlines()
+    assert lines and lines[0].startswith("error: "), result
+    assert all(line.startswith(("error: ", "hint: ", "warning: ")) for line in lines), result
+    assert len([line for line in lines if line.startswith("error: ")]) == 1, result
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, result)
+    for secret in (PLANTED, *secrets):
+        assert secret not in result.stderr and secret not in result.stdout, result
+    assert "Traceback" not in result.stderr
