@@ -12,6 +12,7 @@ import typer
 
 from oauthcli import __version__
 from oauthcli.commands import (
+    _common,
     check,
     demo,
     env,
@@ -56,19 +57,26 @@ def main_options(
     ctx: typer.Context,
     config: Annotated[
         str | None,
-        typer.Option("--config", "-c", help="Profiles file ('-' reads YAML from stdin).",
-                     show_default=False),
+        typer.Option(
+            "--config", "-c", help="Profiles file ('-' reads YAML from stdin).", show_default=False
+        ),
     ] = None,
     state_dir: Annotated[
         str | None,
-        typer.Option("--state-dir", help="Where stored tokens live.", show_default=False,
-                     envvar="OAUTHCLI_STATE_DIR"),
+        typer.Option(
+            "--state-dir",
+            help="Where stored tokens live.",
+            show_default=False,
+            envvar="OAUTHCLI_STATE_DIR",
+        ),
     ] = None,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Trace requests to stderr, secrets redacted.")
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only output and errors.")] = False,
-    no_color: Annotated[bool, typer.Option("--no-color", help="No colours (also when NO_COLOR is set).")] = False,
+    no_color: Annotated[
+        bool, typer.Option("--no-color", help="No colours (also when NO_COLOR is set).")
+    ] = False,
     version: Annotated[
         bool,
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
@@ -98,10 +106,37 @@ for module in (refresh, token, env, exec_, validate, list_, show, check, forget,
     module.register(app)
 
 
+_GLOBAL_FLAGS = {"-v", "--verbose", "-q", "--quiet", "--no-color"}
+_GLOBAL_VALUED = {"-c", "--config", "--state-dir"}
+
+
+def hoist_globals(argv: list[str]) -> list[str]:
+    """Let global options follow the command too (`oauthcli check -c FILE`), up to `--`."""
+    hoisted: list[str] = []
+    rest: list[str] = []
+    args = iter(argv)
+    for arg in args:
+        if arg == "--":
+            rest += [arg, *args]
+            break
+        name = arg.split("=", 1)[0]
+        if arg in _GLOBAL_FLAGS:
+            hoisted.append(arg)
+        elif name in _GLOBAL_VALUED and "=" in arg:
+            hoisted.append(arg)
+        elif arg in _GLOBAL_VALUED:
+            hoisted += [arg, next(args, "")]
+        else:
+            rest.append(arg)
+    return hoisted + rest
+
+
 def main(argv: list[str] | None = None) -> Any:
     """Console-script entry point: runs the app and maps every failure to its exit code."""
+    args = hoist_globals(sys.argv[1:] if argv is None else argv)
+    _common.RAW_ARGS[:] = args
     try:
-        return app(args=argv, prog_name="oauthcli")
+        return app(args=args, prog_name="oauthcli")
     except OAuthCliError as exc:
         Output().error(exc.message, exc.hint)
         _trace()
@@ -120,4 +155,3 @@ def _trace() -> None:
         import traceback
 
         sys.stderr.write(SECRETS.redact_text(traceback.format_exc()))
-

@@ -6,6 +6,7 @@ neither the network nor `requests` (SPEC §8).
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -18,6 +19,8 @@ from oauthcli.redact import SECRETS
 from oauthcli.refs import Resolver
 from oauthcli.store import State, Store, fingerprint
 from oauthcli.token import Token
+
+log = logging.getLogger("oauthcli")
 
 if TYPE_CHECKING:
     import requests
@@ -90,6 +93,8 @@ def refresh(rt: Runtime, profile: Profile) -> Token:
 def _refresh_locked(rt: Runtime, profile: Profile, state: State | None) -> Token:
     from oauthcli import http
 
+    if profile.verify is False:
+        log.warning("profile %r: verify: false, TLS certificates are not checked", profile.name)
     configured = _configured_refresh_token(rt, profile)
     current = state.current_refresh_token(configured) if state else configured
     profile = with_discovery(rt, profile)
@@ -116,8 +121,7 @@ def _token_from(data: dict[str, Any], profile: Profile, now: float) -> Token:
         fields = ", ".join(sorted(str(k) for k in data)[:12]) or "none"
         path = profile.field_path("access_token")
         raise BadResponseError(
-            f"the token endpoint answered without an access token at {path!r} "
-            f"(fields: {fields})",
+            f"the token endpoint answered without an access token at {path!r} (fields: {fields})",
             hint="if the token lives elsewhere, map it with response: {access_token: a.b}",
         )
     return token
@@ -190,4 +194,4 @@ def refresh_many(
 
     rt.session  # noqa: B018 - create the shared session before the threads race for it
     with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(names)))) as pool:
-        return list(zip(names, pool.map(one, names)))
+        return list(zip(names, pool.map(one, names), strict=True))

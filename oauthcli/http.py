@@ -82,6 +82,7 @@ def build_request(profile: Profile, resolver: Resolver) -> TokenRequest:
     if profile.auth:
         headers["Authorization"] = basic_auth(profile.auth, resolver)
     headers.setdefault("Accept", JSON)
+    _register_secrets({**headers, **params})
     return TokenRequest(profile.method, url, headers, params, body)
 
 
@@ -91,12 +92,24 @@ def _encode_body(body: Any, fmt: str, resolver: Resolver) -> bytes | None:
     if isinstance(body, str):
         # Substituted values are encoded for the body's syntax; the literal text is kept as is.
         encode = _json_escape if fmt == "json" else _form_escape
-        return resolver.resolve(body, "body", encode).encode("utf-8")
+        text = resolver.resolve(body, "body", encode)
+        _register_secrets(_parse_text(text, fmt))
+        return text.encode("utf-8")
     resolved = _resolve_tree(body, resolver, "body")
+    _register_secrets(resolved)  # literal secrets in the profile are secrets too
     if fmt == "json":
         return json.dumps(resolved).encode("utf-8")
     pairs = [(k, "" if v is None else _scalar(v)) for k, v in resolved.items()]
     return urlencode(pairs).encode("ascii")
+
+
+def _parse_text(text: str, fmt: str) -> Any:
+    if fmt == "json":
+        try:
+            return json.loads(text)
+        except ValueError:
+            return None
+    return dict(parse_qsl(text, keep_blank_values=True))
 
 
 def _resolve_tree(value: Any, resolver: Resolver, where: str) -> Any:
@@ -129,6 +142,7 @@ def basic_auth(auth: Mapping[str, str], resolver: Resolver) -> str:
     """RFC 6749 §2.3.1: each part form-urlencoded, then base64 of ``id:secret``."""
     client_id = resolver.resolve(auth["client_id"], "auth.client_id")
     secret = resolver.resolve(auth["client_secret"], "auth.client_secret")
+    SECRETS.add(secret)
     raw = f"{quote_plus(client_id, safe='')}:{quote_plus(secret, safe='')}"
     value = "Basic " + base64.b64encode(raw.encode("utf-8")).decode("ascii")
     SECRETS.add(value.split(" ", 1)[1])
@@ -189,8 +203,7 @@ def _describe_body(request: TokenRequest) -> str:
             return text
     pairs = parse_qsl(text, keep_blank_values=True)
     shown = [
-        f"{quote_plus(k)}={mask(v) if is_secret_key(k) and v else quote_plus(v)}"
-        for k, v in pairs
+        f"{quote_plus(k)}={mask(v) if is_secret_key(k) and v else quote_plus(v)}" for k, v in pairs
     ]
     return "&".join(shown)
 
@@ -223,9 +236,9 @@ def send(
         except _Retryable as exc:
             if last:
                 raise exc.error from None
-            delay = backoff(attempt)
-            log.debug("%s; retrying in %.1fs", exc.error.message, delay)
-            sleep(delay)
+            pause = backoff(attempt)
+            log.debug("%s; retrying in %.1fs", exc.error.message, pause)
+            sleep(pause)
             continue
         if result.status in (429, 503) and not last:
             delay = retry_after(result.headers.get("retry-after"), attempt)
@@ -244,7 +257,7 @@ class _Retryable(Exception):
 
 def backoff(attempt: int) -> float:
     """Exponential backoff with full jitter: 0.5 s, 1 s, 2 s … scaled by [0.5, 1)."""
-    return 0.5 * (2**attempt) * (0.5 + random.random() / 2)
+    return 0.5 * (2.0**attempt) * (0.5 + random.random() / 2)
 
 
 def retry_after(header: str | None, attempt: int) -> float | None:

@@ -57,8 +57,10 @@ SCHEMA: dict[str, tuple[str, Any]] = {
     "verify": ("true, false or a CA bundle path", lambda v: isinstance(v, (bool, str))),
     "cert": (
         "path or [cert, key]",
-        lambda v: isinstance(v, str)
-        or (isinstance(v, list) and len(v) == 2 and all(isinstance(p, str) for p in v)),
+        lambda v: (
+            isinstance(v, str)
+            or (isinstance(v, list) and len(v) == 2 and all(isinstance(p, str) for p in v))
+        ),
     ),
     "proxy": ("string", lambda v: isinstance(v, str)),
     "insecure": ("boolean", lambda v: isinstance(v, bool)),
@@ -206,7 +208,9 @@ def check_key(source: str, profile: str, key: str, value: Any) -> None:
                 )
 
 
-def check_nested(source: str, profile: str, key: str, value: dict[str, Any], keys: set[str]) -> None:
+def check_nested(
+    source: str, profile: str, key: str, value: dict[str, Any], keys: set[str]
+) -> None:
     for sub in value:
         if sub not in keys:
             raise ConfigError(
@@ -230,7 +234,9 @@ def schema_error(source: str, profile: str, key: str, expected: str, value: Any)
     got = type(value).__name__ if not isinstance(value, str) else repr(value)
     if isinstance(value, str) and len(value) > 40:
         got = "a string"
-    return ConfigError(f"{source}: profile {profile!r}, field {key}: expected {expected}, got {got}")
+    return ConfigError(
+        f"{source}: profile {profile!r}, field {key}: expected {expected}, got {got}"
+    )
 
 
 def close_match_hint(word: str, choices: list[str]) -> str | None:

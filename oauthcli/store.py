@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
 from oauthcli.errors import StateError, TransientError
 from oauthcli.token import Token
 
@@ -223,4 +224,3 @@ class Store:
             yield
         finally:
             lock.release()
-

@@ -97,7 +97,9 @@ def run_script(*args: str, env: dict[str, str] | None = None, stdin: str = "",
     return Result(done.returncode, done.stdout, done.stderr)
 
 
-def write_profiles(path: Path, profiles: dict[str, Any], defaults: dict[str, Any] | None = None) -> Path:
+def write_profiles(
+    path: Path, profiles: dict[str, Any], defaults: dict[str, Any] | None = None
+) -> Path:
     data: dict[str, Any] = {"profiles": profiles}
     if defaults:
         data["defaults"] = defaults
@@ -106,9 +108,7 @@ def write_profiles(path: Path, profiles: dict[str, Any], defaults: dict[str, Any
 
 
 @pytest.fixture
-def profiles_file(
-    tmp_path: Path, server: LoopbackServer, monkeypatch: pytest.MonkeyPatch
-) -> Any:
+def profiles_file(tmp_path: Path, server: LoopbackServer, monkeypatch: pytest.MonkeyPatch) -> Any:
     """Factory: write a profiles file whose profiles default to the loopback /token URL."""
 
     def make(profiles: dict[str, dict[str, Any]] | None = None, **kwargs: Any) -> Path:
@@ -116,8 +116,12 @@ def profiles_file(
         full = {
             name: {
                 "token_url": server.url("/token"),
-                "body": {"grant_type": "refresh_token", "refresh_token": "${refresh_token}",
-                         "client_id": "cid", "client_secret": PLANTED},  # fmt: skip
+                "body": {
+                    "grant_type": "refresh_token",
+                    "refresh_token": "${refresh_token}",
+                    "client_id": "cid",
+                    "client_secret": PLANTED,
+                },  # fmt: skip
                 "refresh_token": "rt-initial-0001",
                 "retries": 0,
                 **spec,
@@ -131,7 +135,9 @@ def profiles_file(
     return make
 
 
-def assert_clean_failure(result: Result, code: int, *fragments: str, secrets: tuple[str, ...] = ()) -> None:
+def assert_clean_failure(
+    result: Result, code: int, *fragments: str, secrets: tuple[str, ...] = ()
+) -> None:
     """Exit code, a one-line error on stderr (plus an optional hint), nothing on stdout, no secret."""
     assert result.code == code, result
     assert result.stdout == "", result

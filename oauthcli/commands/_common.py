@@ -14,6 +14,9 @@ from oauthcli.flow import Runtime
 from oauthcli.render import FORMATS, Output, header, json_line
 from oauthcli.token import Token, iso8601
 
+# The command line as given (after global options were hoisted); `exec` needs to see its `--`.
+RAW_ARGS: list[str] = []
+
 
 @dataclass
 class AppContext:

@@ -1,9 +1,70 @@
-"""Placeholder until this command lands."""
+"""`oauthcli env PROFILE… [--shell S] [--prefix P] [--force]`: print export statements."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
+
+from oauthcli import exporting, flow
+from oauthcli.commands._common import AppContext, app_context
+from oauthcli.commands.token import ForceOption
+from oauthcli.errors import ConfigError, UsageError
+from oauthcli.export import SHELLS, ExportVar, append_github_env, mask_lines, render
+
+ShellOption = Annotated[
+    str,
+    typer.Option("--shell", "-s", help=f"Output syntax: {', '.join(SHELLS)}."),
+]
+PrefixOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--prefix",
+        help="Prefix variable names: P for all, NAME=P for one profile; {PROFILE} expands.",
+        show_default=False,
+    ),
+]
 
 
 def register(app: typer.Typer) -> None:
-    del app
+    app.command("env")(env)
+
+
+def collect(
+    app: AppContext, profiles: list[str], prefixes: list[str] | None, force: bool
+) -> list[ExportVar]:
+    """Tokens for every profile (same caching as `token`), as variables; names must not clash."""
+    groups = []
+    for name in dict.fromkeys(profiles):
+        profile = app.runtime.profile(name)
+        token = flow.obtain(app.runtime, profile, force=force)
+        prefix = exporting.prefix_for(name, prefixes or [])
+        groups.append((name, exporting.variables(profile, token, prefix)))
+    return exporting.merge(groups)
+
+
+def env(
+    ctx: typer.Context,
+    profiles: Annotated[list[str], typer.Argument(help="Profiles to export.")],
+    shell: ShellOption = "sh",
+    prefix: PrefixOption = None,
+    force: ForceOption = False,
+) -> None:
+    """Print statements that export the access token (eval "$(oauthcli env P)")."""
+    app = app_context(ctx)
+    if shell not in SHELLS:
+        raise UsageError(f"unknown shell {shell!r}; choose one of: {', '.join(SHELLS)}")
+    github_env = app.runtime.environ.get("GITHUB_ENV")
+    if shell == "github" and not github_env:
+        raise ConfigError(
+            "--shell github needs $GITHUB_ENV (set by GitHub Actions in every step)",
+            hint="outside GitHub Actions use --shell sh or dotenv",
+        )
+    variables = collect(app, profiles, prefix, force)
+    text = render(variables, shell)
+    if shell == "github":
+        assert github_env is not None
+        append_github_env(variables, github_env)
+    elif app.output.in_github_actions:
+        text = mask_lines(v.value for v in variables if v.secret) + text
+    app.output.stdout.write(text)

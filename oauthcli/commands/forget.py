@@ -18,12 +18,12 @@ def register(app: typer.Typer) -> None:
 def forget(
     ctx: typer.Context,
     profiles: Annotated[list[str] | None, typer.Argument(help="Profiles to forget.")] = None,
-    all_profiles: Annotated[
-        bool, typer.Option("--all", help="Forget every stored token.")
-    ] = False,
+    all_profiles: Annotated[bool, typer.Option("--all", help="Forget every stored token.")] = False,
     do_revoke: Annotated[
         bool,
-        typer.Option("--revoke", help="Revoke the refresh token at revocation_url first (RFC 7009)."),
+        typer.Option(
+            "--revoke", help="Revoke the refresh token at revocation_url first (RFC 7009)."
+        ),
     ] = False,
 ) -> None:
     """Delete stored tokens (and revoke them at the provider when asked)."""

@@ -21,8 +21,12 @@ def list_profiles(
     ctx: typer.Context,
     fmt: Annotated[
         str | None,
-        typer.Option("--format", "-f", help="table (default on a terminal) or json (lines).",
-                     show_default=False),
+        typer.Option(
+            "--format",
+            "-f",
+            help="table (default on a terminal) or json (lines).",
+            show_default=False,
+        ),
     ] = None,
 ) -> None:
     """List the profiles: token URL, method, description and stored-token status."""
@@ -31,7 +35,7 @@ def list_profiles(
     rows = [_row(app.runtime, name) for name in app.runtime.config.names]
     if fmt == "json" or (fmt is None and not app.output.stdout_is_terminal()):
         keys = ("profile", "token_url", "method", "description", "status")
-        app.output.out("".join(json_line(dict(zip(keys, row))) for row in rows))
+        app.output.out("".join(json_line(dict(zip(keys, row, strict=True))) for row in rows))
         return
     app.output.table(None, ("profile", "token URL", "method", "description", "stored token"), rows)
 
@@ -60,5 +64,3 @@ def describe_state(state: State, merged: dict[str, object], now: float) -> str:
         return f"expired {iso8601(expiry)}"
     guessed = "" if state.token.expires_at is not None else " (assumed)"
     return f"valid until {iso8601(expiry)}{guessed}"
-
-

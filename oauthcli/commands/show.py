@@ -16,9 +16,7 @@ def register(app: typer.Typer) -> None:
     app.command("show")(show)
 
 
-def show(
-    ctx: typer.Context, profile: Annotated[str, typer.Argument(help="Profile name.")]
-) -> None:
+def show(ctx: typer.Context, profile: Annotated[str, typer.Argument(help="Profile name.")]) -> None:
     """Print the profile as it will be used (defaults and extends merged), secrets redacted."""
     import yaml
 
