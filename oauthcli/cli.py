@@ -89,13 +89,16 @@ def main_options(
 
 
 class _RedactingFormatter(logging.Formatter):
+    """``warning: …`` / ``debug: …`` lines, every registered secret masked."""
+
     def format(self, record: logging.LogRecord) -> str:
-        return SECRETS.redact_text(super().format(record))
+        text = f"{record.levelname.lower()}: {record.getMessage()}"
+        return SECRETS.redact_text(text)
 
 
 def _configure_logging(verbose: bool) -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_RedactingFormatter("%(levelname)s: %(message)s"))
+    handler.setFormatter(_RedactingFormatter())
     logger = logging.getLogger("oauthcli")
     logger.handlers[:] = [handler]
     logger.setLevel(logging.DEBUG if verbose else logging.WARNING)
