@@ -285,6 +285,8 @@ def _proxies(profile: Profile, url: str, environ: Mapping[str, str] | None) -> d
 
 
 def _verify(profile: Profile) -> bool | str:
+    if profile.verify is False:  # the flow already warned once, in one line
+        urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
     if isinstance(profile.verify, str):
         from pathlib import Path
 
