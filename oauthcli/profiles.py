@@ -170,6 +170,8 @@ def deep_merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def build_profile(name: str, data: Mapping[str, Any], source: str) -> Profile:
+    # `key: null` is as if absent, so a profile can drop a value it inherits.
+    data = {k: v for k, v in data.items() if v is not None}
     for key, value in data.items():
         check_key(source, name, key, value)
     if not data.get("token_url") and not data.get("issuer"):
