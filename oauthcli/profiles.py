@@ -5,7 +5,6 @@ References inside values stay unresolved here; they are resolved at use (refs.Re
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 import sys
@@ -242,11 +241,15 @@ def schema_error(source: str, profile: str, key: str, expected: str, value: Any)
 
 
 def close_match_hint(word: str, choices: list[str]) -> str | None:
+    import difflib
+
     matches = difflib.get_close_matches(word, choices, n=1)
     return f"did you mean {matches[0]!r}?" if matches else None
 
 
 def unknown_profile(name: str, names: list[str], source: str, context: str = "") -> ConfigError:
+    import difflib
+
     where = f" ({context})" if context else ""
     close = difflib.get_close_matches(name, names, n=3)
     hint = f"did you mean {' or '.join(repr(c) for c in close)}?" if close else None

@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import shlex
-import shutil
-import subprocess
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -129,6 +126,9 @@ def _read_file(path: str, profile: str, where: str) -> str:
 
 
 def _run_command(command: str, profile: str, where: str) -> str:
+    import shlex
+    import subprocess
+
     prefix = f"profile {profile!r}, field {where}: ${{cmd:…}}"
     try:
         argv = shlex.split(command)
@@ -155,6 +155,9 @@ def problems(ref: Reference, environ: Mapping[str, str]) -> str | None:
     if ref.kind == "file" and not os.access(Path(ref.target).expanduser(), os.R_OK):
         return f"file {ref.target} is not readable"
     if ref.kind == "cmd":
+        import shlex
+        import shutil
+
         try:
             argv = shlex.split(ref.target)
         except ValueError as exc:
