@@ -1,20 +1,29 @@
-"""Authorization server metadata: OpenID Connect discovery, then RFC 8414."""
+"""Authorization server metadata (OpenID Connect discovery, then RFC 8414) and JWK Sets.
+
+Both are fetched through ``http.send`` (SPEC §7: loopback-only http, no redirects, 1 MiB cap,
+timeouts) and cached in the state dir as 0600 files with a TTL.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
-import time
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from oauthcli.errors import BadResponseError, ConfigError, OAuthCliError
+from oauthcli.errors import BadResponseError, ConfigError, OAuthCliError, TransientError
 
 if TYPE_CHECKING:
     from oauthcli.flow import Runtime
+    from oauthcli.http import HttpResult
     from oauthcli.profiles import Profile
 
-CACHE_TTL = 24 * 3600
+log = logging.getLogger("oauthcli.discovery")
+
+CACHE_TTL = 24 * 3600  # metadata changes rarely
+JWKS_TTL = 3600  # keys rotate; an unknown kid also forces a refetch
 
 
 def well_known_urls(issuer: str) -> list[str]:
@@ -30,54 +39,121 @@ def well_known_urls(issuer: str) -> list[str]:
 
 def discover(rt: Runtime, profile: Profile) -> dict[str, Any]:
     """The issuer's metadata, cached in the state dir for a day."""
+    issuer = rt.resolver(profile).resolve(profile.issuer or "", "issuer")
     from oauthcli import http
 
-    issuer = rt.resolver(profile).resolve(profile.issuer or "", "issuer")
     http.check_url(issuer, profile, "issuer")
-    cached = _read_cache(rt, issuer)
+    cached = read_cache(rt, "discovery", issuer, CACHE_TTL)
     if cached is not None:
         return cached
-    last_error: OAuthCliError | None = None
+    errors: list[OAuthCliError] = []
     for url in well_known_urls(issuer):
-        request = http.TokenRequest("GET", url, {"Accept": http.JSON})
         try:
-            result = http.send(request, profile, rt.session)
+            metadata = _fetch_metadata(rt, profile, url)
         except OAuthCliError as exc:
-            last_error = exc
+            errors.append(exc)
             continue
-        if result.status == 200:
-            data = http.parse_body(result)
-            if isinstance(data, dict):
-                _write_cache(rt, issuer, data)
-                return data
-        last_error = BadResponseError(f"{url} answered HTTP {result.status}")
-    if last_error and last_error.exit_code == 5:
-        raise last_error
+        _check_issuer(metadata, issuer, url)
+        write_cache(rt, "discovery", issuer, metadata)
+        return metadata
+    transient = [e for e in errors if isinstance(e, TransientError)]
+    if transient:  # the network failed: worth retrying, not a configuration problem
+        raise transient[0]
     raise ConfigError(
-        f"profile {profile.name!r}: no metadata found for issuer {issuer}",
+        f"profile {profile.name!r}: no metadata found for issuer {issuer} "
+        f"({'; '.join(e.message for e in errors)})",
         hint="set token_url (and the other endpoints) explicitly",
     )
 
 
-def _cache_path(rt: Runtime, issuer: str) -> Path:
-    import hashlib
+def endpoint(
+    rt: Runtime, profile: Profile, explicit: str | None, key: str, where: str
+) -> str | None:
+    """An endpoint URL: the explicit setting wins, else the issuer's metadata ``key``, else None."""
+    if explicit:
+        return rt.resolver(profile).resolve(explicit, where)
+    if not profile.issuer:
+        return None
+    value = discover(rt, profile).get(key)
+    return value if isinstance(value, str) and value else None
 
-    digest = hashlib.sha256(issuer.encode()).hexdigest()[:16]
-    return rt.store.directory / f".discovery-{digest}.json"
+
+def _fetch_metadata(rt: Runtime, profile: Profile, url: str) -> dict[str, Any]:
+    from oauthcli import http
+
+    result = _get(rt, profile, url)
+    data = http.parse_body(result) if result.status == 200 else None
+    if data is None:
+        what = f"HTTP {result.status}" if result.status != 200 else "no JSON object"
+        raise BadResponseError(f"{url} answered {what}")
+    return data
 
 
-def _read_cache(rt: Runtime, issuer: str) -> dict[str, Any] | None:
+def _check_issuer(metadata: dict[str, Any], issuer: str, url: str) -> None:
+    # RFC 8414 §3.3 wants them identical; some providers (multi-tenant "common" endpoints)
+    # publish a template, so a mismatch is reported, not fatal.
+    published = metadata.get("issuer")
+    if isinstance(published, str) and published.rstrip("/") != issuer.rstrip("/"):
+        log.warning("%s names issuer %s, not the configured %s", url, published, issuer)
+
+
+def _get(rt: Runtime, profile: Profile, url: str) -> HttpResult:
+    from oauthcli import http
+
+    request = http.TokenRequest("GET", url, {"Accept": http.JSON})
+    return http.send(request, profile, rt.session, rt.sleep)
+
+
+# --- JWK Sets ---------------------------------------------------------------------------------
+
+
+def jwks(
+    rt: Runtime, profile: Profile, url: str, *, refetch: bool = False, where: str = "jwks_uri"
+) -> tuple[dict[str, Any], bool]:
+    """The JWK Set at ``url`` and whether it came from the network (not the cache).
+
+    ``refetch`` bypasses the cache, for a ``kid`` the cached set does not know.
+    """
+    from oauthcli import http
+
+    http.check_url(url, profile, where)
+    if not refetch:
+        cached = read_cache(rt, "jwks", url, JWKS_TTL)
+        if cached is not None:
+            return cached, False
+    result = _get(rt, profile, url)
+    host = urlsplit(url).hostname or url
+    data = http.check_response(result, profile, host)
+    if not isinstance(data.get("keys"), list):
+        raise BadResponseError(f"{url} is not a JWK Set (no 'keys' list)")
+    write_cache(rt, "jwks", url, data)
+    return data, True
+
+
+# --- the cache --------------------------------------------------------------------------------
+
+
+def cache_path(rt: Runtime, kind: str, key: str) -> Path:
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    return rt.store.directory / f".{kind}-{digest}.json"
+
+
+def read_cache(rt: Runtime, kind: str, key: str, ttl: float) -> dict[str, Any] | None:
+    """The cached document, or None when missing, unreadable, for another key, or stale."""
     try:
-        with open(_cache_path(rt, issuer), encoding="utf-8") as handle:
+        with open(cache_path(rt, kind, key), encoding="utf-8") as handle:
             cached = json.load(handle)
     except (OSError, ValueError):
         return None
-    if not isinstance(cached, dict) or time.time() - cached.get("fetched_at", 0) > CACHE_TTL:
+    if not isinstance(cached, dict) or cached.get("key") not in (key, None):
         return None
-    metadata = cached.get("metadata")
-    return metadata if isinstance(metadata, dict) else None
+    fetched_at = cached.get("fetched_at")
+    if not isinstance(fetched_at, (int, float)) or not 0 <= rt.clock() - fetched_at <= ttl:
+        return None
+    document = cached.get("metadata")
+    return document if isinstance(document, dict) else None
 
 
-def _write_cache(rt: Runtime, issuer: str, metadata: dict[str, Any]) -> None:
-    payload = json.dumps({"fetched_at": time.time(), "metadata": metadata})
-    rt.store.write_text(_cache_path(rt, issuer), payload)
+def write_cache(rt: Runtime, kind: str, key: str, document: dict[str, Any]) -> None:
+    payload = json.dumps({"fetched_at": rt.clock(), "key": key, "metadata": document})
+    rt.store.write_text(cache_path(rt, kind, key), payload)

@@ -38,7 +38,7 @@ def revoke(rt: Runtime, profile: Profile) -> str:
         return "nothing to revoke"
     resolver = rt.resolver(profile, token)
     http.check_url(url, profile, "revocation_url")
-    headers, body = _client_auth(profile, resolver)
+    headers, body = client_auth(profile, resolver)
     body.update({"token": token, "token_type_hint": hint})
     request = http.TokenRequest("POST", url, headers, {}, _form(body))
     result = http.send(request, profile, rt.session)
@@ -64,7 +64,7 @@ def _revocation_url(rt: Runtime, profile: Profile) -> str:
     )
 
 
-def _client_auth(profile: Profile, resolver: Any) -> tuple[dict[str, str], dict[str, str]]:
+def client_auth(profile: Profile, resolver: Any) -> tuple[dict[str, str], dict[str, str]]:
     """The same client authentication as the token request: Basic, or id/secret in the body."""
     from oauthcli import http
 

@@ -1,9 +1,48 @@
-"""Placeholder until this command lands."""
+"""`oauthcli demo`: the whole journey against a token endpoint served on 127.0.0.1."""
 
 from __future__ import annotations
 
+import shlex
+
 import typer
+
+from oauthcli.commands._common import app_context
+from oauthcli.errors import ExitCode
+
+NEXT_STEPS = """\
+Next, with a real provider:
+  cp profiles.example.yaml ~/.config/oauthcli/profiles.yaml   # 21 commented providers
+  oauthcli check                       # lint profiles, see unset variables
+  oauthcli refresh google --dry-run    # the exact request, secrets redacted
+  oauthcli token google                # stored token while valid, else refresh
+  eval "$(oauthcli env google)"        # export ACCESS_TOKEN for scripts
+  oauthcli exec google -- COMMAND      # or run a command with it, no eval"""
 
 
 def register(app: typer.Typer) -> None:
-    del app
+    app.command("demo")(demo)
+
+
+def demo(ctx: typer.Context) -> None:
+    """Show refresh → rotation → env → validate against a local demo provider; touches no files."""
+    from oauthcli import demo as core
+
+    out = app_context(ctx).output
+    console = out.console(out.stderr)
+    console.print("[bold]oauthcli demo[/]: a provider on 127.0.0.1 that rotates refresh tokens")
+    failed = False
+    for number, (step, provider) in enumerate(core.run(), start=1):
+        console.print(f"\n[bold cyan]{number}. {step.title}[/]  {step.explanation}")
+        console.print(f"[dim]$[/] [bold]{shlex.join(step.argv)}[/]", highlight=False)
+        out.stderr.flush()
+        out.stdout.write(step.stdout)
+        out.stdout.flush()
+        if step.stderr:
+            out.stderr.write(step.stderr)
+        console.print(
+            f"[dim]token requests that reached the provider so far: {provider.requests}[/]"
+        )
+        failed = failed or step.code != 0
+    console.print("\n" + NEXT_STEPS, highlight=False, markup=False)
+    if failed:
+        raise typer.Exit(int(ExitCode.BAD_RESPONSE))
