@@ -66,8 +66,31 @@ SCHEMA: dict[str, tuple[str, Any]] = {
     "extends": ("profile name", lambda v: isinstance(v, str)),
 }
 AUTH_KEYS = {"type", "client_id", "client_secret"}
-VALIDATE_KEYS = {"introspection_url", "jwks_url", "issuer", "audience", "leeway", "probe"}
-PROBE_KEYS = {"url", "method", "expect_status", "headers"}
+
+
+def _is_str(value: Any) -> bool:
+    return isinstance(value, str)
+
+
+VALIDATE_TYPES: dict[str, tuple[str, Any]] = {
+    "introspection_url": ("string", _is_str),
+    "jwks_url": ("string", _is_str),
+    "issuer": ("string", _is_str),
+    "audience": (
+        "string or list of strings",
+        lambda v: isinstance(v, str) or (isinstance(v, list) and all(map(_is_str, v))),
+    ),
+    "leeway": ("number of seconds", _is_number),
+    "probe": ("mapping with url", lambda v: isinstance(v, dict) and _is_str(v.get("url"))),
+}
+PROBE_TYPES: dict[str, tuple[str, Any]] = {
+    "url": ("string", _is_str),
+    "method": ("HTTP method", lambda v: _is_str(v) and v.upper() in HTTP_METHODS),
+    "expect_status": ("HTTP status", lambda v: isinstance(v, int) and 100 <= v <= 599),
+    "headers": (_STR_MAP, _is_str_map),
+}
+VALIDATE_KEYS = set(VALIDATE_TYPES)
+PROBE_KEYS = set(PROBE_TYPES)
 RESPONSE_FIELDS = {
     "access_token", "token_type", "expires_in", "expires_at", "refresh_token", "scope",
     "id_token", "error", "error_description",
@@ -224,11 +247,13 @@ def check_nested(
         for sub in ("client_id", "client_secret"):
             if not isinstance(value.get(sub), str):
                 raise schema_error(source, profile, f"auth.{sub}", "string", value.get(sub))
+    types = {"validate": VALIDATE_TYPES, "validate.probe": PROBE_TYPES}.get(key, {})
+    for sub, item in value.items():
+        expected, check = types.get(sub, ("", None))
+        if check is not None and not check(item):
+            raise schema_error(source, profile, f"{key}.{sub}", expected, item)
     if key == "validate" and "probe" in value:
-        probe = value["probe"]
-        if not isinstance(probe, dict) or not isinstance(probe.get("url"), str):
-            raise schema_error(source, profile, "validate.probe", "mapping with url", probe)
-        check_nested(source, profile, "validate.probe", probe, PROBE_KEYS)
+        check_nested(source, profile, "validate.probe", value["probe"], PROBE_KEYS)
 
 
 def schema_error(source: str, profile: str, key: str, expected: str, value: Any) -> ConfigError:
