@@ -17,8 +17,8 @@ from oauthcli.errors import BadResponseError, ConfigError, OAuthCliError, Transi
 
 if TYPE_CHECKING:
     from oauthcli.flow import Runtime
-    from oauthcli.http import HttpResult
     from oauthcli.profiles import Profile
+    from oauthcli.response import HttpResult
 
 log = logging.getLogger("oauthcli.discovery")
 
@@ -40,9 +40,9 @@ def well_known_urls(issuer: str) -> list[str]:
 def discover(rt: Runtime, profile: Profile) -> dict[str, Any]:
     """The issuer's metadata, cached in the state dir for a day."""
     issuer = rt.resolver(profile).resolve(profile.issuer or "", "issuer")
-    from oauthcli import http
+    from oauthcli.request import check_url
 
-    http.check_url(issuer, profile, "issuer")
+    check_url(issuer, profile, "issuer")
     cached = read_cache(rt, "discovery", issuer, CACHE_TTL)
     if cached is not None:
         return cached
@@ -79,10 +79,10 @@ def endpoint(
 
 
 def _fetch_metadata(rt: Runtime, profile: Profile, url: str) -> dict[str, Any]:
-    from oauthcli import http
+    from oauthcli.response import parse_body
 
     result = _get(rt, profile, url)
-    data = http.parse_body(result) if result.status == 200 else None
+    data = parse_body(result) if result.status == 200 else None
     if data is None:
         what = f"HTTP {result.status}" if result.status != 200 else "no JSON object"
         raise BadResponseError(f"{url} answered {what}")
@@ -99,8 +99,9 @@ def _check_issuer(metadata: dict[str, Any], issuer: str, url: str) -> None:
 
 def _get(rt: Runtime, profile: Profile, url: str) -> HttpResult:
     from oauthcli import http
+    from oauthcli.request import JSON, TokenRequest
 
-    request = http.TokenRequest("GET", url, {"Accept": http.JSON})
+    request = TokenRequest("GET", url, {"Accept": JSON})
     return http.send(request, profile, rt.session, rt.sleep)
 
 
@@ -114,16 +115,17 @@ def jwks(
 
     ``refetch`` bypasses the cache, for a ``kid`` the cached set does not know.
     """
-    from oauthcli import http
+    from oauthcli.request import check_url
+    from oauthcli.response import check_response
 
-    http.check_url(url, profile, where)
+    check_url(url, profile, where)
     if not refetch:
         cached = read_cache(rt, "jwks", url, JWKS_TTL)
         if cached is not None:
             return cached, False
     result = _get(rt, profile, url)
     host = urlsplit(url).hostname or url
-    data = http.check_response(result, profile, host)
+    data = check_response(result, profile, host)
     if not isinstance(data.get("keys"), list):
         raise BadResponseError(f"{url} is not a JWK Set (no 'keys' list)")
     write_cache(rt, "jwks", url, data)

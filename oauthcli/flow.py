@@ -92,16 +92,18 @@ def refresh(rt: Runtime, profile: Profile) -> Token:
 
 def _refresh_locked(rt: Runtime, profile: Profile, state: State | None) -> Token:
     from oauthcli import http
+    from oauthcli.request import build_request
+    from oauthcli.response import check_response
 
     if profile.verify is False:
         log.warning("profile %r: verify: false, TLS certificates are not checked", profile.name)
     configured = _configured_refresh_token(rt, profile)
     current = state.current_refresh_token(configured) if state else configured
     profile = with_discovery(rt, profile)
-    request = http.build_request(profile, rt.resolver(profile, current))
+    request = build_request(profile, rt.resolver(profile, current))
     result = http.send(request, profile, rt.session, rt.sleep, None)
     host = request.url.split("/")[2] if "://" in request.url else request.url
-    data = http.check_response(result, profile, SECRETS.redact_text(host))
+    data = check_response(result, profile, SECRETS.redact_text(host))
     token = _token_from(data, profile, rt.clock())
     rotated = token.refresh_token or current
     SECRETS.add_all([token.access_token, token.refresh_token, token.id_token])
@@ -142,7 +144,7 @@ def current_refresh_token(rt: Runtime, profile: Profile) -> str | None:
 
 def dry_run(rt: Runtime, profile: Profile) -> str:
     """The request `refresh` would send, secrets redacted; nothing is sent."""
-    from oauthcli import http
+    from oauthcli.request import build_request, describe
 
     current = current_refresh_token(rt, profile)
     if profile.token_url is None:
@@ -151,8 +153,8 @@ def dry_run(rt: Runtime, profile: Profile) -> str:
             "which --dry-run does not perform",
             hint="set token_url explicitly to preview the request",
         )
-    request = http.build_request(profile, rt.resolver(profile, current))
-    return http.describe(request)
+    request = build_request(profile, rt.resolver(profile, current))
+    return describe(request)
 
 
 def with_discovery(rt: Runtime, profile: Profile) -> Profile:

@@ -70,7 +70,7 @@ def _references(
 
 
 def _insecure(name: str, merged: dict[str, Any]) -> list[Finding]:
-    from oauthcli.http import is_loopback
+    from oauthcli.request import is_loopback
 
     found = []
     if merged.get("verify") is False:

@@ -119,5 +119,18 @@ def redact_value(value: Any, secrets: Secrets) -> Any:
     return value
 
 
+def register_fields(data: Any, secrets: Secrets) -> None:
+    """Register the values of secret-named fields, at any depth."""
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if is_secret_key(str(key)) and isinstance(value, str):
+                secrets.add(value)
+            else:
+                register_fields(value, secrets)
+    elif isinstance(data, list):
+        for item in data:
+            register_fields(item, secrets)
+
+
 # The registry of this process. Core code registers into it; cli.main redacts through it.
 SECRETS = Secrets()

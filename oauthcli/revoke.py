@@ -27,6 +27,8 @@ def forget(rt: Runtime, name: str, do_revoke: bool) -> str:
 def revoke(rt: Runtime, profile: Profile) -> str:
     """POST token=<refresh token> to the revocation endpoint, authenticated as the client."""
     from oauthcli import http
+    from oauthcli.request import TokenRequest, check_url
+    from oauthcli.response import check_response
 
     url = _revocation_url(rt, profile)
     state = rt.store.read(profile.name)
@@ -37,14 +39,14 @@ def revoke(rt: Runtime, profile: Profile) -> str:
     if not token:
         return "nothing to revoke"
     resolver = rt.resolver(profile, token)
-    http.check_url(url, profile, "revocation_url")
+    check_url(url, profile, "revocation_url")
     headers, body = client_auth(profile, resolver)
     body.update({"token": token, "token_type_hint": hint})
-    request = http.TokenRequest("POST", url, headers, {}, _form(body))
+    request = TokenRequest("POST", url, headers, {}, _form(body))
     result = http.send(request, profile, rt.session)
     host = urlsplit(url).hostname or url
     if result.status != 200:  # RFC 7009 §2.2: 200 whether or not the token was valid
-        http.check_response(result, replace(profile), host)
+        check_response(result, replace(profile), host)
         raise _unexpected(host, result.status)
     return f"{hint.replace('_', ' ')} revoked at {host}"
 
@@ -66,11 +68,11 @@ def _revocation_url(rt: Runtime, profile: Profile) -> str:
 
 def client_auth(profile: Profile, resolver: Any) -> tuple[dict[str, str], dict[str, str]]:
     """The same client authentication as the token request: Basic, or id/secret in the body."""
-    from oauthcli import http
+    from oauthcli.request import FORM, JSON, basic_auth
 
-    headers = {"Content-Type": http.FORM, "Accept": http.JSON}
+    headers = {"Content-Type": FORM, "Accept": JSON}
     if profile.auth:
-        headers["Authorization"] = http.basic_auth(profile.auth, resolver)
+        headers["Authorization"] = basic_auth(profile.auth, resolver)
         return headers, {}
     body: dict[str, str] = {}
     if isinstance(profile.body, Mapping):

@@ -19,6 +19,8 @@ from oauthcli.flow import Runtime, obtain
 from oauthcli.jwt_checks import ERROR, FAIL, PASS, SKIPPED, Check, Jwt
 from oauthcli.profiles import HTTP_METHODS, Profile, schema_error
 from oauthcli.redact import SECRETS, mask
+from oauthcli.request import TokenRequest, check_url
+from oauthcli.response import check_response
 from oauthcli.token import Token, iso8601
 
 DEFAULT_LEEWAY = 30.0
@@ -145,7 +147,7 @@ def _url(
     if not isinstance(value, str):
         raise schema_error(source, profile.name, f"validate.{key}", "string", value)
     resolved = resolve(value, f"validate.{key}")
-    http.check_url(resolved, profile, f"validate.{key}")
+    check_url(resolved, profile, f"validate.{key}")
     return resolved
 
 
@@ -178,7 +180,7 @@ def _probe(value: Any, resolve: Resolve, profile: Profile, source: str) -> Probe
     if not isinstance(headers, dict):
         raise schema_error(source, profile.name, "validate.probe.headers", "mapping", headers)
     url = resolve(value["url"], "validate.probe.url")
-    http.check_url(url, profile, "validate.probe.url")
+    check_url(url, profile, "validate.probe.url")
     resolved = {str(k): resolve(str(v), f"validate.probe.headers.{k}") for k, v in headers.items()}
     return Probe(url, method, status, resolved)
 
@@ -315,13 +317,13 @@ def _introspection(run: _Run) -> Check:
     from oauthcli.revoke import client_auth
 
     if not run.settings.introspection_url:  # an explicit one was checked with the settings
-        http.check_url(url, run.profile, "introspection_endpoint (issuer metadata)")
+        check_url(url, run.profile, "introspection_endpoint (issuer metadata)")
     headers, body = client_auth(run.profile, run.rt.resolver(run.profile))
     body.update({"token": run.token, "token_type_hint": "access_token"})
-    request = http.TokenRequest("POST", url, headers, {}, urlencode(body).encode("ascii"))
+    request = TokenRequest("POST", url, headers, {}, urlencode(body).encode("ascii"))
     result = http.send(request, run.profile, run.rt.session, run.rt.sleep)
     host = urlsplit(url).hostname or url
-    data = http.check_response(result, run.profile, host)
+    data = check_response(result, run.profile, host)
     if data.get("active") is not True:
         return Check("introspection", FAIL, f"{host} says the token is not active")
     facts = [f"{key} {data[key]}" for key in ("client_id", "scope") if data.get(key)]
@@ -336,7 +338,7 @@ def _probe_check(run: _Run) -> Check:
     if probe is None:
         return Check("probe", SKIPPED, "not configured (validate.probe)")
     headers = {**probe.headers, "Authorization": f"Bearer {run.token}"}
-    request = http.TokenRequest(probe.method, probe.url, headers)
+    request = TokenRequest(probe.method, probe.url, headers)
     result = http.send(request, run.profile, run.rt.session, run.rt.sleep)
     parts = urlsplit(probe.url)
     where = f"{probe.method} {parts.hostname}{parts.path or '/'}"  # no query: it may hold secrets

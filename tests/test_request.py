@@ -13,6 +13,8 @@ import responses
 from oauthcli import http
 from oauthcli.profiles import Profile, parse
 from oauthcli.refs import Resolver
+from oauthcli.request import TokenRequest, build_request, describe, is_loopback
+from oauthcli.response import check_response
 from oauthcli.token import Token
 
 URL = "https://auth.example.com/token"
@@ -27,8 +29,8 @@ def profile(**kwargs: Any) -> Profile:
 
 def build(
     prof: Profile, env: dict[str, str] | None = None, refresh_token: str = "rt-1"
-) -> http.TokenRequest:
-    return http.build_request(prof, Resolver("p", env or {}, lambda: refresh_token))
+) -> TokenRequest:
+    return build_request(prof, Resolver("p", env or {}, lambda: refresh_token))
 
 
 def test_mapping_body_is_form_encoded_by_default() -> None:
@@ -95,7 +97,7 @@ def test_dry_run_description_redacts_secrets() -> None:
     req = build(profile(body={"client_secret": "${env:CS}", "refresh_token": "${refresh_token}"},
                         auth={"type": "basic", "client_id": "c", "client_secret": "literal-secret-1"}),
                 {"CS": "from-env-secret-value"}, refresh_token="refresh-token-value-77")  # fmt: skip
-    text = http.describe(req)
+    text = describe(req)
     for secret in ("from-env-secret-value", "refresh-token-value-77", "literal-secret-1"):
         assert secret not in text
     assert "Authorization: Basic ****" in text
@@ -107,7 +109,7 @@ def test_form_encoded_response_is_understood() -> None:
                    content_type="application/x-www-form-urlencoded; charset=utf-8")  # fmt: skip
     prof = profile()
     result = http.send(build(prof), prof, http.new_session())
-    data = http.check_response(result, prof, "auth.example.com")
+    data = check_response(result, prof, "auth.example.com")
     token = Token.from_response(data, prof.response, now=1000.0)
     assert token is not None
     assert (token.access_token, token.expires_at) == ("gho_abc", 29800.0)
@@ -117,7 +119,7 @@ def test_form_encoded_response_is_understood() -> None:
 def test_nested_response_paths_and_string_expires_in() -> None:
     responses.post(URL, json={"data": {"token": "nested-at", "ttl": "120"}})
     prof = profile(response={"access_token": "data.token", "expires_in": "data.ttl"})
-    data = http.check_response(http.send(build(prof), prof, http.new_session()), prof, "h")
+    data = check_response(http.send(build(prof), prof, http.new_session()), prof, "h")
     token = Token.from_response(data, prof.response, now=0.0)
     assert token is not None and (token.access_token, token.expires_at) == ("nested-at", 120.0)
 
@@ -153,4 +155,4 @@ def test_retry_after(header: str, expected: Any) -> None:
      ("10.0.0.1", False), ("example.com", False), ("127.0.0.1.nip.io", False)],
 )  # fmt: skip
 def test_is_loopback(host: str, loopback: bool) -> None:
-    assert http.is_loopback(host) is loopback
+    assert is_loopback(host) is loopback

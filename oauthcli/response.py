@@ -1,0 +1,129 @@
+"""Understand the token endpoint's answer (RFC 6749 §5.1/§5.2) and map it to SPEC §4 errors."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl
+
+from oauthcli.errors import BadResponseError, ProviderError, TransientError
+from oauthcli.profiles import Profile
+from oauthcli.redact import SECRETS, redact_value, register_fields
+from oauthcli.request import FORM
+from oauthcli.token import dig
+
+log = logging.getLogger("oauthcli.http")
+
+HINTS = {
+    "invalid_grant": "the refresh token is dead (expired, revoked or already used): "
+    "a person must authorise again and put the new refresh token in the profile",
+    "invalid_client": "check client_id and client_secret, and how the client authenticates "
+    "(auth: {type: basic} or credentials in the body)",
+    "unauthorized_client": "this client may not use this grant type; check the app's settings",
+    "invalid_scope": "the requested scope is not allowed for this client or refresh token",
+    "unsupported_grant_type": "check grant_type in the profile's body",
+}
+
+
+@dataclass(frozen=True)
+class HttpResult:
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+
+def parse_body(result: HttpResult) -> dict[str, Any] | None:
+    """JSON or form-encoded; None when the body is neither."""
+    content_type = result.headers.get("content-type", "").lower()
+    text = result.body.decode("utf-8", "replace").strip()
+    if not text:
+        return None
+    if "json" in content_type or text[:1] in "{[":
+        try:
+            data = json.loads(text)
+        except ValueError:
+            return None
+        return data if isinstance(data, dict) else None
+    if FORM in content_type or ("text/plain" in content_type and "=" in text):
+        pairs = parse_qsl(text, keep_blank_values=True)
+        return dict(pairs) if pairs else None
+    return None
+
+
+def check_response(result: HttpResult, profile: Profile, host: str) -> dict[str, Any]:
+    """The parsed token response, or the error of SPEC §4 that the answer deserves."""
+    if 300 <= result.status < 400:
+        location = result.headers.get("location", "(no Location)")
+        raise BadResponseError(
+            f"{host} answered HTTP {result.status} redirecting to {SECRETS.redact_text(location)}; "
+            "redirects are not followed because they would resend secrets",
+            hint="set token_url to the final URL",
+        )
+    data = parse_body(result)
+    if data is not None:
+        register_fields(data, SECRETS)
+        log.debug("response: HTTP %s %s", result.status, json.dumps(redact_value(data, SECRETS)))
+    else:
+        log.debug("response: HTTP %s, %d bytes, not JSON or form", result.status, len(result.body))
+    error = _oauth_error(data, profile)
+    if result.status == 429 or result.status >= 500:
+        detail = f" ({error[0]})" if error else ""
+        raise TransientError(f"{host} answered HTTP {result.status}{detail}", hint=_later(result))
+    if error or result.status >= 400:
+        raise _provider_error(result.status, error, host)
+    if not 200 <= result.status < 300:
+        raise BadResponseError(f"{host} answered HTTP {result.status}")
+    if data is None:
+        kind = "an empty body" if not result.body.strip() else _kind(result)
+        raise BadResponseError(f"{host} answered HTTP {result.status} with {kind}")
+    return data
+
+
+def _later(result: HttpResult) -> str | None:
+    after = result.headers.get("retry-after")
+    return f"the server asks to retry after {after}" if after else "try again later"
+
+
+def _kind(result: HttpResult) -> str:
+    content_type = result.headers.get("content-type", "unknown type").split(";")[0]
+    return f"a body that is neither JSON nor form data ({content_type})"
+
+
+def _oauth_error(data: dict[str, Any] | None, profile: Profile) -> tuple[str, str | None] | None:
+    if data is None:
+        return None
+
+    error = dig(data, profile.field_path("error"))
+    if error is None and data.get("ok") is False:  # Slack
+        error = "error"
+    if error is None or error is False or error == "":
+        return None
+    if isinstance(error, dict):  # {"error": {"code": …, "message": …}} shapes
+        code = error.get("code") or error.get("status") or "error"
+        return str(code), _short(error.get("message"))
+    description = dig(data, profile.field_path("error_description")) or data.get("message")
+    return str(error), _short(description)
+
+
+def _short(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = " ".join(str(value).split())
+    return SECRETS.redact_text(text[:300])
+
+
+def _provider_error(status: int, error: tuple[str, str | None] | None, host: str) -> ProviderError:
+    if error is None:
+        return ProviderError(f"{host} refused the request: HTTP {status}", status=status)
+    code, description = error
+    detail = f": {description}" if description else ""
+    return ProviderError(
+        f"{host} refused the request: {SECRETS.redact_text(code)}{detail} (HTTP {status})",
+        hint=HINTS.get(code),
+        error=code,
+        error_description=description,
+        status=status,
+    )
