@@ -94,7 +94,7 @@ def render(variables: list[ExportVar], shell: str) -> str:
     if shell not in SHELLS:
         raise UsageError(f"unknown shell {shell!r}", f"choose one of: {', '.join(SHELLS)}")
     for variable in variables:
-        _check_variable(variable)
+        check_value(variable)
     if not variables:
         return ""
     if shell == "github":
@@ -105,7 +105,7 @@ def render(variables: list[ExportVar], shell: str) -> str:
     return "".join(statement(v) + "\n" for v in variables)
 
 
-def _check_variable(variable: ExportVar) -> None:
+def check_value(variable: ExportVar) -> None:
     """Refuse what no format can carry: a bad name, or a NUL (C strings end there)."""
     check_name(variable.name)
     if "\0" in variable.value:
@@ -255,7 +255,7 @@ def github_env_block(
     """
     blocks = []
     for variable in variables:
-        _check_variable(variable)
+        check_value(variable)
         delimiter = _fresh_delimiter(variable, token_factory)
         blocks.append(f"{variable.name}<<{delimiter}\n{variable.value}\n{delimiter}\n")
     return "".join(blocks)

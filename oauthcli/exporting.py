@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping, Sequence
 
-from oauthcli.errors import ConfigError
-from oauthcli.export import DEFAULT_EXPORT, ExportVar, check_name
+from oauthcli.errors import ConfigError, UsageError
+from oauthcli.export import DEFAULT_EXPORT, ExportVar, check_name, check_value
+from oauthcli.flow import Runtime
 from oauthcli.profiles import Profile
 from oauthcli.token import Token
 
@@ -32,15 +34,39 @@ def _expand(prefix: str, profile: str) -> str:
     return prefix.replace("{PROFILE}", re.sub(r"[^A-Za-z0-9]", "_", profile).upper())
 
 
+def plan(rt: Runtime, names: Sequence[str], prefixes: Sequence[str]) -> list[tuple[str, str]]:
+    """Each profile with its prefix; every variable name checked before any request is sent."""
+    for item in prefixes:
+        target, sep, _ = item.partition("=")
+        if sep and target not in names:
+            raise UsageError(f"--prefix {item!r} names {target!r}, which is not being exported")
+    chosen = [(name, prefix_for(name, prefixes)) for name in names]
+    merge([(name, _names(rt.profile(name), prefix)) for name, prefix in chosen])
+    return chosen
+
+
+def _names(profile: Profile, prefix: str) -> list[ExportVar]:
+    mapping: Mapping[str, str] = profile.export or DEFAULT_EXPORT
+    return [ExportVar(check_name(prefix + n, profile=profile.name), "", False) for n in mapping]
+
+
 def variables(profile: Profile, token: Token, prefix: str = "") -> list[ExportVar]:
     mapping: Mapping[str, str] = profile.export or DEFAULT_EXPORT
     out = []
     for name, field in mapping.items():
         full = check_name(prefix + name, profile=profile.name)
-        value = token.field(field)
-        text = "" if value is None else str(value)
+        text = _text(token.field(field))
         out.append(ExportVar(full, text, secret=field not in PUBLIC_FIELDS))
     return out
+
+
+def _text(value: object) -> str:
+    """Strings as they are; JSON scalars and structures in JSON spelling (true, not True)."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value)
 
 
 def merge(groups: Sequence[tuple[str, list[ExportVar]]]) -> list[ExportVar]:
@@ -64,16 +90,31 @@ def exec_command(
 ) -> None:
     """Replace this process with COMMAND: its signals, stdout and exit status are its own."""
     import os
+    import signal
 
+    for var in extra:
+        check_value(var)
     env = dict(environ)
     env.update({var.name: var.value for var in extra})
+    # Python ignores SIGPIPE and SIGXFSZ; COMMAND must start with the defaults (`… | head`).
+    signals = [getattr(signal, n) for n in ("SIGPIPE", "SIGXFSZ") if hasattr(signal, n)]
+    saved = [signal.signal(number, signal.SIG_DFL) for number in signals]
     try:
         os.execvpe(argv[0], list(argv), env)
     except OSError as exc:
-        raise CommandError(f"cannot run {argv[0]!r}: {exc.strerror}") from None
+        for number, handler in zip(signals, saved, strict=True):
+            signal.signal(number, handler)
+        error = CommandNotFound if isinstance(exc, FileNotFoundError) else CommandNotExecutable
+        raise error(f"cannot run {argv[0]!r}: {exc.strerror}") from None
 
 
-class CommandError(ConfigError):
-    """COMMAND of `exec` could not be started (exit 127, as shells do)."""
+class CommandNotFound(ConfigError):
+    """COMMAND of `exec` does not exist (exit 127, as shells do; POSIX 2.8.2)."""
 
     exit_code = 127  # type: ignore[assignment]
+
+
+class CommandNotExecutable(ConfigError):
+    """COMMAND of `exec` exists but cannot be executed (exit 126, as shells do)."""
+
+    exit_code = 126  # type: ignore[assignment]

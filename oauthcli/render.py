@@ -35,11 +35,17 @@ class Output:
         return _isatty(self.stdout)
 
     def out(self, text: str, secrets: Iterable[str | None] = ()) -> None:
-        """Requested output; in GitHub Actions each secret in it is masked first."""
-        if self.in_github_actions:
+        """Requested output; in GitHub Actions each secret in it is masked first.
+
+        The ``::add-mask::`` lines go to stderr, which the runner parses as it does stdout:
+        on stdout they would end up inside ``$(oauthcli token p)`` or be run by ``eval``.
+        """
+        masks = [s for s in secrets if s]
+        if self.in_github_actions and masks:
             from oauthcli.export import mask_lines
 
-            self.stdout.write(mask_lines([s for s in secrets if s]))
+            self.stderr.write(mask_lines(masks))
+            self.stderr.flush()
         self.stdout.write(text)
         self.stdout.flush()
 

@@ -10,7 +10,7 @@ from oauthcli import exporting, flow
 from oauthcli.commands._common import AppContext, app_context
 from oauthcli.commands.token import ForceOption
 from oauthcli.errors import ConfigError, UsageError
-from oauthcli.export import SHELLS, ExportVar, append_github_env, mask_lines, render
+from oauthcli.export import SHELLS, ExportVar, append_github_env, render
 
 ShellOption = Annotated[
     str,
@@ -34,11 +34,12 @@ def collect(
     app: AppContext, profiles: list[str], prefixes: list[str] | None, force: bool
 ) -> list[ExportVar]:
     """Tokens for every profile (same caching as `token`), as variables; names must not clash."""
+    names = list(dict.fromkeys(profiles))
+    plan = exporting.plan(app.runtime, names, prefixes or [])  # names checked before any request
     groups = []
-    for name in dict.fromkeys(profiles):
+    for name, prefix in plan:
         profile = app.runtime.profile(name)
         token = flow.obtain(app.runtime, profile, force=force)
-        prefix = exporting.prefix_for(name, prefixes or [])
         groups.append((name, exporting.variables(profile, token, prefix)))
     return exporting.merge(groups)
 
@@ -61,10 +62,10 @@ def env(
             hint="outside GitHub Actions use --shell sh or dotenv",
         )
     variables = collect(app, profiles, prefix, force)
-    text = render(variables, shell)
+    text = render(variables, shell)  # for github: the mask lines
     if shell == "github":
         assert github_env is not None
+        app.output.out(text)
         append_github_env(variables, github_env)
-    elif app.output.in_github_actions:
-        text = mask_lines(v.value for v in variables if v.secret) + text
-    app.output.stdout.write(text)
+        return
+    app.output.out(text, [v.value for v in variables if v.secret])
