@@ -1,6 +1,6 @@
 """``python -m oauthcli``."""
 
-from oauthcli.cli import main
+from oauthcli.fastpath import main
 
 if __name__ == "__main__":
     main()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 from dataclasses import dataclass
@@ -24,10 +23,7 @@ from oauthcli.commands import (
     token,
     validate,
 )
-from oauthcli.commands._common import AppContext
-from oauthcli.errors import OAuthCliError
-from oauthcli.redact import SECRETS
-from oauthcli.render import Output
+from oauthcli.context import AppContext, configure_logging, guarded
 
 app = typer.Typer(
     name="oauthcli",
@@ -84,25 +80,8 @@ def main_options(
 ) -> None:
     """Turn refresh tokens into access tokens: print, export or validate them."""
     GLOBALS.verbose = verbose
-    _configure_logging(verbose)
+    configure_logging(verbose)
     ctx.obj = AppContext.create(config, state_dir, quiet, no_color or "NO_COLOR" in os.environ)
-
-
-class _RedactingFormatter(logging.Formatter):
-    """``warning: …`` / ``debug: …`` lines, every registered secret masked."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        text = f"{record.levelname.lower()}: {record.getMessage()}"
-        return SECRETS.redact_text(text)
-
-
-def _configure_logging(verbose: bool) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_RedactingFormatter())
-    logger = logging.getLogger("oauthcli")
-    logger.handlers[:] = [handler]
-    logger.setLevel(logging.DEBUG if verbose else logging.WARNING)
-    logger.propagate = False
 
 
 for module in (refresh, token, env, exec_, validate, list_, show, check, forget, demo):
@@ -135,26 +114,7 @@ def hoist_globals(argv: list[str]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> Any:
-    """Console-script entry point: runs the app and maps every failure to its exit code."""
+    """The full CLI (the console script comes through fastpath.main first)."""
     args = hoist_globals(sys.argv[1:] if argv is None else argv)
     _common.RAW_ARGS[:] = args
-    try:
-        return app(args=args, prog_name="oauthcli")
-    except OAuthCliError as exc:
-        Output().error(exc.message, exc.hint)
-        _trace()
-        sys.exit(int(exc.exit_code))
-    except KeyboardInterrupt:
-        sys.stderr.write("interrupted\n")
-        sys.exit(130)
-    except Exception as exc:  # an unexpected failure: one redacted line, traceback only with -v
-        Output().error(f"internal error: {type(exc).__name__}: {exc}")
-        _trace()
-        sys.exit(70)
-
-
-def _trace() -> None:
-    if GLOBALS.verbose:
-        import traceback
-
-        sys.stderr.write(SECRETS.redact_text(traceback.format_exc()))
+    return guarded(lambda: app(args=args, prog_name="oauthcli"), lambda: GLOBALS.verbose)

@@ -7,9 +7,12 @@ import os
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from oauthcli.redact import SECRETS
+
+if TYPE_CHECKING:
+    from oauthcli.token import Token
 
 FORMATS = ("token", "json", "header", "table")
 
@@ -103,3 +106,35 @@ def json_line(data: Mapping[str, Any]) -> str:
 def header(token_type: str | None, access_token: str) -> str:
     scheme = "Bearer" if not token_type or token_type.lower() == "bearer" else token_type
     return f"Authorization: {scheme} {access_token}\n"
+
+
+def render_tokens(out: Output, results: Sequence[tuple[str, Token]], fmt: str | None) -> None:
+    """Print tokens in the requested format; several default to a table on a terminal."""
+    if fmt is None:
+        several = len(results) > 1
+        fmt = ("table" if out.stdout_is_terminal() else "jsonl") if several else "token"
+    secrets = [t.access_token for _, t in results]
+    if fmt == "table":
+        _token_table(out, results)
+        return
+    text = "".join(_one_token(name, token, fmt) for name, token in results)
+    out.out(text, secrets)
+
+
+def _one_token(name: str, token: Token, fmt: str) -> str:
+    if fmt == "token":
+        return token.access_token + "\n"
+    if fmt == "header":
+        return header(token.token_type, token.access_token)
+    return json_line(token.public(name))
+
+
+def _token_table(out: Output, results: Sequence[tuple[str, Token]]) -> None:
+    from oauthcli.redact import mask
+    from oauthcli.token import iso8601
+
+    rows = [
+        (name, mask(t.access_token), t.token_type, iso8601(t.expires_at) or "unknown", t.scope)
+        for name, t in results
+    ]
+    out.table(None, ("profile", "access token", "type", "expires at", "scope"), rows)

@@ -40,8 +40,10 @@ def test_yaml_syntax_error_names_file_and_line(tmp_path: Path) -> None:
         ({"validate": {"probe": {"url": "https://x", "expect": 200}}}, ("validate.probe.expect",)),
         ({"response": {"acess_token": "a"}}, ("unknown response field 'acess_token'",)),
         ({"validate": {"audience": 5}}, ("field validate.audience", "string or list")),
-        ({"validate": {"probe": {"url": "https://x", "expect_status": "ok"}}},
-         ("field validate.probe.expect_status",)),
+        (
+            {"validate": {"probe": {"url": "https://x", "expect_status": "ok"}}},
+            ("field validate.probe.expect_status",),
+        ),
         ({"validate": {"probe": "https://x"}}, ("field validate.probe", "mapping with url")),
     ],
 )

@@ -1,0 +1,85 @@
+"""`token` and `refresh` of one profile without typer (oauthcli.fastpath) act as the full CLI."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from oauthcli import fastpath
+from tests.conftest import Result, run, run_script
+from tests.server import LoopbackServer, Response
+
+
+def run_fast(*args: str) -> Result:
+    """Like conftest.run, but through the console script's entry point."""
+    out, err = io.StringIO(), io.StringIO()
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = out, err
+    code = 0
+    try:
+        fastpath.main(list(args))
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    finally:
+        sys.stdout, sys.stderr = saved
+    return Result(code, out.getvalue(), err.getvalue())
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["token", "p"],
+        ["token", "p", "-f", "json", "--min-valid", "30", "--force"],
+        ["-q", "--no-color", "token", "p", "--format=header"],
+        ["token", "p", "-c", "-"],
+        ["--state-dir", "/tmp/x", "refresh", "p", "-f", "json"],
+    ],
+)
+def test_plain_command_lines_take_the_fast_path(argv: list[str]) -> None:
+    assert fastpath.parse(argv) is not None
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [], ["token"], ["token", "p", "q"], ["env", "p"], ["refresh", "--all"],
+        ["refresh", "p", "q"], ["refresh", "p", "--force"], ["-v", "token", "p"],
+        ["token", "p", "--help"], ["token", "p", "-f", "table"], ["token", "p", "-fjson"],
+        ["token", "p", "-f", "yaml"], ["token", "p", "--min-valid", "-1"],
+        ["token", "p", "--min-valid", "soon"], ["token", "p", "-f", "json", "-f", "token"],
+        ["-c=x", "token", "p"], ["token", "p", "--force=1"], ["token", "p", "-f"],
+        ["token", "--", "p"], ["token", "-"],
+    ],
+)  # fmt: skip
+def test_everything_else_goes_to_the_typer_app(argv: list[str]) -> None:
+    assert fastpath.parse(argv) is None
+
+
+def test_same_output_and_exit_codes_as_the_full_cli(
+    profiles_file: Any, server: LoopbackServer
+) -> None:
+    server.reply("/token", Response(200, {"access_token": "the-token", "expires_in": 3600}))
+    profiles_file()
+    assert run_fast("refresh", "p", "-f", "header").stdout == "Authorization: Bearer the-token\n"
+    for argv in (["token", "p"], ["token", "p", "-f", "header"], ["token", "nope"],
+                 ["token", "p", "-f", "yaml"], ["refresh", "nope"]):  # fmt: skip
+        assert run_fast(*argv) == run(*argv), argv
+
+
+def test_cached_token_imports_neither_typer_nor_http_code(
+    profiles_file: Any, server: LoopbackServer
+) -> None:
+    server.reply("/token", Response(200, {"access_token": "the-token", "expires_in": 3600}))
+    profiles_file()
+    assert run_script("refresh", "p").code == 0
+    heavy = ("typer", "requests", "rich", "jwt", "urllib3", "filelock")
+    code = (
+        "import sys; from oauthcli.fastpath import main; main(['token', 'p']); "
+        f"print(sorted(m for m in {heavy!r} if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.stdout.splitlines() == ["the-token", "[]"], done.stderr
