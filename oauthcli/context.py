@@ -26,12 +26,14 @@ class AppContext:
         cls, config: str | None, state_dir: str | None, quiet: bool, no_color: bool
     ) -> AppContext:
         from oauthcli import profiles
+        from oauthcli.config_cache import ParsedConfigCache
         from oauthcli.store import Store, default_dir
 
         environ = os.environ
+        store = Store(default_dir(state_dir, environ))
         runtime = Runtime(
-            load_config=lambda: profiles.load(config, environ),
-            store=Store(default_dir(state_dir, environ)),
+            load_config=lambda: profiles.load(config, environ, cache=ParsedConfigCache(store)),
+            store=store,
             environ=environ,
         )
         return cls(runtime, Output(quiet=quiet, color=not no_color, environ=environ))

@@ -11,9 +11,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
-
-import yaml
+from typing import IO, Any, Protocol
 
 from oauthcli.errors import ConfigError
 
@@ -299,18 +297,33 @@ def locate(option: str | None, environ: Mapping[str, str], cwd: Path) -> str:
     return str(Path(user_config_dir("oauthcli")) / "profiles.yaml")
 
 
+class ParsedCache(Protocol):
+    """Keeps the parsed file between runs, so the cached `token` path need not import yaml."""
+
+    def get(self, key: tuple[Any, ...]) -> dict[str, Any] | None: ...
+
+    def put(self, key: tuple[Any, ...], data: dict[str, Any]) -> None: ...
+
+
 def load(
     option: str | None = None,
     environ: Mapping[str, str] | None = None,
     cwd: Path | None = None,
     stdin: IO[str] | None = None,
+    cache: ParsedCache | None = None,
 ) -> Config:
     environ = os.environ if environ is None else environ
     path = locate(option, environ, cwd or Path.cwd())
     if path == "-":
-        return parse((stdin or sys.stdin).read(), "<stdin>")
+        return config_from(parse_yaml((stdin or sys.stdin).read(), "<stdin>"), "<stdin>")
+    file = Path(path).expanduser()
     try:
-        text = Path(path).expanduser().read_text(encoding="utf-8")
+        info = file.stat()
+        key = (str(file.resolve()), info.st_mtime_ns, info.st_size, info.st_ino)
+        cached = cache.get(key) if cache else None
+        if cached is not None:
+            return config_from(cached, path)
+        text = file.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(
             f"profiles file not found: {path}",
@@ -318,10 +331,19 @@ def load(
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read profiles file {path}: {exc}") from None
-    return parse(text, path)
+    data = parse_yaml(text, path)
+    if cache:
+        cache.put(key, data)  # keyed by the stat taken before reading: a later edit misses
+    return config_from(data, path)
 
 
 def parse(text: str, source: str) -> Config:
+    return config_from(parse_yaml(text, source), source)
+
+
+def parse_yaml(text: str, source: str) -> dict[str, Any]:
+    import yaml
+
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
         data = yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader, chosen above
@@ -335,7 +357,7 @@ def parse(text: str, source: str) -> Config:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: top level must be a mapping with a 'profiles' key")
-    return config_from(data, source)
+    return data
 
 
 def config_from(data: dict[str, Any], source: str) -> Config:

@@ -1,0 +1,41 @@
+"""A parsed copy of the profiles file in the state dir, so most runs need not import yaml.
+
+Keyed by the file's resolved path, mtime (ns), size and inode: any edit is a miss. Stored as
+JSON (0600, written atomically like state); data JSON cannot represent exactly is not cached.
+Failures to read or write the copy are never errors: the file is simply parsed again.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from oauthcli.errors import OAuthCliError
+from oauthcli.store import Store
+
+NAME = ".profiles-cache.json"
+
+
+class ParsedConfigCache:
+    def __init__(self, store: Store) -> None:
+        self._path = store.directory / NAME
+        self._store = store
+
+    def get(self, key: tuple[Any, ...]) -> dict[str, Any] | None:
+        try:
+            cached = json.loads(self._path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        if not isinstance(cached, dict) or cached.get("key") != list(key):
+            return None
+        data = cached.get("data")
+        return data if isinstance(data, dict) else None
+
+    def put(self, key: tuple[Any, ...], data: dict[str, Any]) -> None:
+        try:
+            text = json.dumps({"key": list(key), "data": data})
+            if json.loads(text)["data"] != data:  # e.g. dates or integer keys: not exact
+                return
+            self._store.write_text(self._path, text)
+        except (TypeError, ValueError, OSError, OAuthCliError):
+            return
