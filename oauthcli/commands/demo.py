@@ -11,6 +11,7 @@ from oauthcli.errors import ExitCode
 
 NEXT_STEPS = """\
 Next, with a real provider:
+  mkdir -p ~/.config/oauthcli
   cp profiles.example.yaml ~/.config/oauthcli/profiles.yaml   # 21 commented providers
   oauthcli check                       # lint profiles, see unset variables
   oauthcli refresh google --dry-run    # the exact request, secrets redacted
@@ -43,6 +44,6 @@ def demo(ctx: typer.Context) -> None:
             f"[dim]token requests that reached the provider so far: {provider.requests}[/]"
         )
         failed = failed or step.code != 0
-    console.print("\n" + NEXT_STEPS, highlight=False, markup=False)
+    out.stderr.write("\n" + NEXT_STEPS + "\n")  # as written: copyable lines, never wrapped
     if failed:
         raise typer.Exit(int(ExitCode.BAD_RESPONSE))
