@@ -102,9 +102,15 @@ def _refresh_locked(rt: Runtime, profile: Profile, state: State | None) -> Token
     profile = with_discovery(rt, profile)
     request = build_request(profile, rt.resolver(profile, current))
     result = http.send(request, profile, rt.session, rt.sleep, None)
-    host = request.url.split("/")[2] if "://" in request.url else request.url
-    data = check_response(result, profile, SECRETS.redact_text(host))
-    token = _token_from(data, profile, rt.clock())
+    from urllib.parse import urlsplit
+
+    host = urlsplit(request.url).hostname or "the token endpoint"
+    data = check_response(result, profile, host)
+    try:
+        token = _token_from(data, profile, rt.clock())
+    except OAuthCliError:
+        _keep_rotated(rt, profile, state, data, configured)
+        raise
     rotated = token.refresh_token or current
     SECRETS.add_all([token.access_token, token.refresh_token, token.id_token])
     # Durably stored before success is reported: a rotated refresh token is never lost.
@@ -113,6 +119,21 @@ def _refresh_locked(rt: Runtime, profile: Profile, state: State | None) -> Token
         State(token, rotated, fingerprint(configured), token.obtained_at),
     )
     return token
+
+
+def _keep_rotated(
+    rt: Runtime, profile: Profile, state: State | None, data: dict[str, Any], configured: str | None
+) -> None:
+    """An unusable answer may still carry a rotated refresh token: the old one is dead now."""
+    from oauthcli.token import dig
+
+    rotated = dig(data, profile.field_path("refresh_token"))
+    if not isinstance(rotated, str) or not rotated:
+        return
+    SECRETS.add(rotated)
+    now = rt.clock()
+    kept = state.token if state else Token("", expires_at=0.0, obtained_at=now)
+    rt.store.write(profile.name, State(kept, rotated, fingerprint(configured), now))
 
 
 def _token_from(data: dict[str, Any], profile: Profile, now: float) -> Token:
@@ -167,7 +188,8 @@ def with_discovery(rt: Runtime, profile: Profile) -> Profile:
     token_url = metadata.get("token_endpoint")
     if not isinstance(token_url, str):
         raise ConfigError(f"profile {profile.name!r}: the issuer's metadata has no token_endpoint")
-    return replace(profile, token_url=token_url)
+    # The URL came from the network: escaped so that no reference in it is ever resolved.
+    return replace(profile, token_url=token_url.replace("$", "$$"))
 
 
 Outcome = tuple[str, "Token | OAuthCliError"]

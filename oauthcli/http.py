@@ -18,7 +18,7 @@ import urllib3.exceptions
 
 from oauthcli.errors import BadResponseError, ConfigError, TransientError
 from oauthcli.profiles import Profile
-from oauthcli.request import TokenRequest, describe
+from oauthcli.request import TokenRequest, describe, is_loopback
 from oauthcli.response import HttpResult
 
 log = logging.getLogger("oauthcli.http")
@@ -93,6 +93,8 @@ def retry_after(header: str | None, attempt: int) -> float | None:
 
 
 def _proxies(profile: Profile, url: str, environ: Mapping[str, str] | None) -> dict[str, str]:
+    if is_loopback(urlsplit(url).hostname):
+        return {}  # plain http is allowed only because it never leaves the host: no proxy
     if profile.proxy:
         return {"http": profile.proxy, "https": profile.proxy}
     if environ is None:

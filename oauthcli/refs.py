@@ -18,6 +18,7 @@ from oauthcli.redact import SECRETS, Secrets
 
 # `$$`, or `${...}` with no nested braces, or a lone `$` (kept as written).
 _TOKEN = re.compile(r"\$\$|\$\{([^{}]*)\}")
+REFERENCE = re.compile(r"\$\{[^{}]*\}")  # a whole reference expression, for display
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _CMD_TIMEOUT = 60
 

@@ -65,6 +65,8 @@ def check_response(result: HttpResult, profile: Profile, host: str) -> dict[str,
     data = parse_body(result)
     if data is not None:
         register_fields(data, SECRETS)
+        for name in ("access_token", "refresh_token", "id_token"):  # also at mapped paths
+            SECRETS.add(dig(data, profile.field_path(name)))
         log.debug("response: HTTP %s %s", result.status, json.dumps(redact_value(data, SECRETS)))
     else:
         log.debug("response: HTTP %s, %d bytes, not JSON or form", result.status, len(result.body))

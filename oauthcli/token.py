@@ -156,6 +156,6 @@ class Token:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Token:
         known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
-        if not isinstance(known.get("access_token"), str) or not known["access_token"]:
+        if not isinstance(known.get("access_token"), str):  # "" = only a rotated refresh token
             raise ValueError("no access_token")
         return cls(**known)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 import typer
@@ -9,7 +10,7 @@ import typer
 from oauthcli.commands._common import app_context
 from oauthcli.errors import ConfigError
 from oauthcli.redact import SECRETS, is_secret_key, mask
-from oauthcli.refs import Resolver
+from oauthcli.refs import REFERENCE, Resolver
 
 
 def register(app: typer.Typer) -> None:
@@ -40,14 +41,15 @@ def _resolve(value: Any, resolver: Resolver, where: str) -> Any:
 def _leaf(key: str, value: Any, resolver: Resolver, where: str) -> Any:
     if not isinstance(value, str):
         return _resolve(value, resolver, where)
-    if is_secret_key(key) and "$" not in value:
-        return mask(value) if value else value
+    references = " ".join(m.group(0) for m in REFERENCE.finditer(value))
     try:
         resolved = resolver.resolve(value, where)
     except ConfigError as exc:
-        return f"{value}  (unresolved: {exc.message.rsplit(': ', 1)[-1]})"
-    if resolved == value:
+        return f"{references or value}  (unresolved: {exc.message.rsplit(': ', 1)[-1]})"
+    if is_secret_key(key):  # a secret is never shown, whether literal, default or referenced
+        shown = mask(resolved) if resolved else resolved
+        hidden = re.sub(r":-[^}]*\}", ":-…}", references)
+        return f"{shown}  (from {hidden})" if references else shown
+    if not references or resolved == value or "${refresh_token}" in resolved:
         return value
-    if resolved == "${refresh_token}":
-        return value
-    return f"{SECRETS.redact_text(resolved)}  (from {value})"
+    return f"{SECRETS.redact_text(resolved)}  (from {references})"
