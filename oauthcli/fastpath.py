@@ -20,6 +20,7 @@ _ALLOWED = {  # command → the options it takes here (globals are allowed anywh
     "token": {"config", "state_dir", "quiet", "no_color", "fmt", "min_valid", "force"},
     "refresh": {"config", "state_dir", "quiet", "no_color", "fmt"},
 }
+_GLOBALS = {"config", "state_dir", "quiet", "no_color"}  # the only options before the command
 _FORMATS = ("token", "json", "header")  # `table` draws with rich: the full CLI does it
 
 
@@ -37,6 +38,8 @@ def parse(argv: list[str]) -> tuple[str, str, dict[str, Any]] | None:
             if arg.startswith("-"):
                 return None
             words.append(arg)
+        elif not words and key not in _GLOBALS:
+            return None  # Typer rejects `oauthcli --force token p`: let it say so
         elif key in _FLAGS.values():
             options[key] = True
         else:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from oauthcli.errors import ConfigError, OAuthCliError
+from oauthcli.errors import ConfigError, OAuthCliError, UsageError
 from oauthcli.profiles import Config, Profile
 from oauthcli.redact import SECRETS
 from oauthcli.refs import Resolver
@@ -70,6 +70,8 @@ def obtain(
     rt: Runtime, profile: Profile, *, min_valid: float | None = None, force: bool = False
 ) -> Token:
     """A token with more than ``min_valid`` seconds left: stored, or refreshed (once)."""
+    if min_valid is not None and not 0 <= min_valid < float("inf"):
+        raise UsageError(f"--min-valid must be a finite number of seconds, not {min_valid:g}")
     if not force:
         state = rt.store.read(profile.name)
         if is_fresh(state, profile, rt.clock(), min_valid):
@@ -95,8 +97,6 @@ def _refresh_locked(rt: Runtime, profile: Profile, state: State | None) -> Token
     from oauthcli.request import build_request
     from oauthcli.response import check_response
 
-    if profile.verify is False:
-        log.warning("profile %r: verify: false, TLS certificates are not checked", profile.name)
     configured = _configured_refresh_token(rt, profile)
     current = state.current_refresh_token(configured) if state else configured
     profile = with_discovery(rt, profile)

@@ -102,14 +102,37 @@ def _proxies(profile: Profile, url: str, environ: Mapping[str, str] | None) -> d
     return {}
 
 
-def _verify(profile: Profile) -> bool | str:
-    if profile.verify is False:  # the flow already warned once, in one line
-        urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+def _verify(profile: Profile, session: requests.Session) -> bool | str:
+    """The TLS setting: warns once per profile and run (one session per run) when it is off."""
+    if profile.verify is False:
+        warned: set[str] = session.__dict__.setdefault("_oauthcli_warned", set())
+        if profile.name not in warned:
+            warned.add(profile.name)
+            log.warning("profile %r: verify: false, TLS certificates are not checked", profile.name)
+        urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)  # warned just above
     if isinstance(profile.verify, str):
-        from pathlib import Path
-
-        return str(Path(profile.verify).expanduser())
+        return _existing(profile.verify, profile, "verify")
     return profile.verify
+
+
+def _existing(path: str, profile: Profile, where: str) -> str:
+    from pathlib import Path
+
+    full = Path(path).expanduser()
+    if not full.is_file():
+        raise ConfigError(f"profile {profile.name!r}, field {where}: no such file: {path}")
+    return str(full)
+
+
+def _cert(profile: Profile) -> str | tuple[str, str] | None:
+    if isinstance(profile.cert, str):
+        return _existing(profile.cert, profile, "cert")
+    if profile.cert:
+        return (
+            _existing(profile.cert[0], profile, "cert"),
+            _existing(profile.cert[1], profile, "cert"),
+        )
+    return None
 
 
 def _send_once(
@@ -129,8 +152,8 @@ def _send_once(
             data=request.body,
             timeout=(profile.timeout, profile.timeout),
             allow_redirects=False,
-            verify=_verify(profile),
-            cert=profile.cert,
+            verify=_verify(profile, session),
+            cert=_cert(profile),
             proxies=_proxies(profile, request.url, environ),
             stream=True,
         )
@@ -152,7 +175,12 @@ def _send_once(
             raise _Retryable(TransientError(f"cannot connect to {host}: {_reason(exc)}")) from None
         raise TransientError(f"connection to {host} failed: {_reason(exc)}") from None
     except requests.exceptions.InvalidURL:
-        raise ConfigError(f"profile {profile.name!r}: invalid token_url") from None
+        raise ConfigError(f"profile {profile.name!r}: invalid URL for {host}") from None
+    except (requests.exceptions.InvalidHeader, UnicodeError):
+        raise ConfigError(
+            f"profile {profile.name!r}: a header value cannot be sent (a newline, or a "
+            "character outside Latin-1)"
+        ) from None
     except (requests.exceptions.RequestException, OSError) as exc:
         raise TransientError(f"request to {host} failed: {type(exc).__name__}") from None
     with response:

@@ -16,7 +16,7 @@ from typing import IO, Any, Protocol
 from oauthcli.errors import ConfigError
 
 HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
-PROFILE_NAME = re.compile(r"[A-Za-z0-9_.-]+\Z")
+PROFILE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*\Z")  # no leading dot: state dir internals
 _STR_MAP = "mapping of strings"
 
 
@@ -376,5 +376,8 @@ def config_from(data: dict[str, Any], source: str) -> Config:
         raise ConfigError(f"{source}: 'defaults' must be a mapping")
     for name in profiles:
         if not isinstance(name, str) or not PROFILE_NAME.match(name):
-            raise ConfigError(f"{source}: invalid profile name {name!r} (use A-Z a-z 0-9 _ . -)")
+            raise ConfigError(
+                f"{source}: invalid profile name {name!r} "
+                "(use A-Z a-z 0-9 _ . -, not starting with a dot)"
+            )
     return Config(source=source, defaults=defaults, raw_profiles=profiles)

@@ -98,6 +98,20 @@ def _quote(value: str) -> str:
     return quote_plus(value)
 
 
+def redact_url(url: str) -> str:
+    """The URL with any userinfo password masked (for display)."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return url
+    if not password:
+        return url
+    return url.replace(f":{password}@", f":{MASK}@", 1)
+
+
 def redact_mapping(data: Mapping[str, Any], secrets: Secrets) -> dict[str, Any]:
     """A copy with secret-named keys masked and registered secrets replaced, recursively."""
     out: dict[str, Any] = {}

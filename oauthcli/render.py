@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -104,8 +105,19 @@ def json_line(data: Mapping[str, Any]) -> str:
 
 
 def header(token_type: str | None, access_token: str) -> str:
+    """``Authorization: Bearer …``; a token or type that would break the header is refused."""
     scheme = "Bearer" if not token_type or token_type.lower() == "bearer" else token_type
+    if not _HEADER_SAFE.fullmatch(scheme) or any(c < " " or c == "\x7f" for c in access_token):
+        from oauthcli.errors import BadResponseError
+
+        raise BadResponseError(
+            "the token or token_type contains characters that cannot go in an HTTP header",
+            hint="use -f token or -f json, which carry any value",
+        )
     return f"Authorization: {scheme} {access_token}\n"
+
+
+_HEADER_SAFE = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an RFC 9110 token
 
 
 def render_tokens(out: Output, results: Sequence[tuple[str, Token]], fmt: str | None) -> None:

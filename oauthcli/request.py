@@ -131,8 +131,13 @@ def is_loopback(host: str | None) -> bool:
 
 def check_url(url: str, profile: Profile, where: str) -> None:
     """Refuse plain http:// to a non-loopback host before any connection (SPEC §7)."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+        SECRETS.add(parts.password)  # a password in the URL's userinfo is a secret too
+        host = parts.hostname
+    except ValueError as exc:
+        raise ConfigError(f"profile {profile.name!r}, field {where}: invalid URL: {exc}") from None
+    if parts.scheme not in ("http", "https") or not host:
         raise ConfigError(f"profile {profile.name!r}, field {where}: not an http(s) URL")
     if parts.scheme == "http" and not is_loopback(parts.hostname) and not profile.insecure:
         raise ConfigError(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -47,10 +48,15 @@ def parse_body(result: HttpResult) -> dict[str, Any] | None:
         except ValueError:
             return None
         return data if isinstance(data, dict) else None
-    if FORM in content_type or ("text/plain" in content_type and "=" in text):
+    if FORM in content_type or "text/plain" in content_type:
         pairs = parse_qsl(text, keep_blank_values=True)
+        if FORM not in content_type and not all(_FIELD.fullmatch(k) and v for k, v in pairs):
+            return None  # e.g. a bare base64 token: not form data, and not to be echoed
         return dict(pairs) if pairs else None
     return None
+
+
+_FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,63}")
 
 
 def check_response(result: HttpResult, profile: Profile, host: str) -> dict[str, Any]:

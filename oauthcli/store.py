@@ -130,7 +130,8 @@ class Store:
 
     def _set_aside(self, path: Path) -> None:
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
-        aside = path.with_name(f"{path.name}.corrupt-{stamp}")
+        # unique: two corrupt files set aside within one second must both survive
+        aside = path.with_name(f"{path.name}.corrupt-{stamp}-{os.urandom(3).hex()}")
         os.replace(path, aside)
         log.warning("state file %s was corrupt; moved it to %s", path, aside.name)
 
@@ -147,7 +148,12 @@ class Store:
             raise StateError(f"cannot create state directory {self.directory}: {exc}") from None
 
     def _check_dir(self) -> None:
-        info = os.lstat(self.directory)
+        try:
+            info = os.lstat(self.directory)
+        except OSError as exc:
+            raise StateError(
+                f"cannot use state directory {self.directory}: {exc.strerror}"
+            ) from None
         if not stat.S_ISDIR(info.st_mode):
             raise StateError(f"state directory {self.directory} is not a directory")
         if info.st_mode & 0o077:

@@ -41,16 +41,20 @@ def jwt_claims(token: str) -> dict[str, Any] | None:
     return claims if isinstance(claims, dict) else None
 
 
+_MAX_SECONDS = 1e10  # about year 2286 as an epoch time; beyond that a value is nonsense
+
+
 def _number(value: Any) -> float | None:
+    """A finite, sane number of seconds (int, float or numeric string), else None (unknown)."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, (int, float)):
-        return float(value)
     if isinstance(value, str):
         try:
-            return float(value.strip())
+            value = float(value.strip())
         except ValueError:
             return None
+    if isinstance(value, (int, float)) and -_MAX_SECONDS < value < _MAX_SECONDS:
+        return float(value)  # NaN fails both comparisons
     return None
 
 

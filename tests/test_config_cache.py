@@ -14,6 +14,9 @@ from tests.conftest import run
 from tests.server import LoopbackServer, Response
 
 CACHE = ".profiles-cache.json"
+# A body of references only: a profile with a literal secret is never cached.
+BODY = {"grant_type": "refresh_token", "refresh_token": "${refresh_token}"}
+RT = "${env:CACHE_TEST_RT:-rt-initial-0001}"
 
 
 def state_dir() -> Path:
@@ -23,7 +26,7 @@ def state_dir() -> Path:
 def test_second_run_uses_the_parsed_copy_without_importing_yaml(
     profiles_file: Any, rotating: Any
 ) -> None:
-    profiles_file()
+    profiles_file({"p": {"body": BODY, "refresh_token": RT}})
     assert run("token", "p").code == 0
     assert stat.S_IMODE((state_dir() / CACHE).stat().st_mode) == 0o600
     code = (
@@ -42,15 +45,18 @@ def test_second_run_uses_the_parsed_copy_without_importing_yaml(
 def test_an_edit_is_never_missed(profiles_file: Any, server: LoopbackServer) -> None:
     server.reply("/one", Response(200, {"access_token": "one"}))
     server.reply("/two", Response(200, {"access_token": "two"}))
-    path = profiles_file({"p": {"token_url": server.url("/one")}})
+    path = profiles_file(
+        {"p": {"token_url": server.url("/one"), "body": BODY, "refresh_token": RT}}
+    )
     assert run("refresh", "p").stdout == "one\n"
+    assert (state_dir() / CACHE).exists()
     text = path.read_text().replace("/one", "/two")
     path.write_text(text)  # same size, mtime may be within the same second
     assert run("refresh", "p").stdout == "two\n"
 
 
 def test_data_json_cannot_carry_exactly_is_not_cached(profiles_file: Any, rotating: Any) -> None:
-    path = profiles_file({"p": {"description": "d"}})
+    path = profiles_file({"p": {"description": "d", "body": BODY, "refresh_token": RT}})
     path.write_text(path.read_text().replace("description: d", "description: 2026-11-29"))
     result = run("refresh", "p")  # a YAML date: JSON would turn it into a string
     assert result.code == 3 and "field description" in result.stderr
@@ -58,7 +64,7 @@ def test_data_json_cannot_carry_exactly_is_not_cached(profiles_file: Any, rotati
 
 
 def test_a_corrupt_copy_is_ignored(profiles_file: Any, rotating: Any) -> None:
-    profiles_file()
+    profiles_file({"p": {"body": BODY, "refresh_token": RT}})
     run("token", "p")
     (state_dir() / CACHE).write_text("{not json")
     assert run("token", "p").stdout == "at-0001-abcdefgh\n"

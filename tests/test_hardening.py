@@ -84,3 +84,137 @@ def test_rotated_refresh_token_is_kept_when_the_answer_is_unusable(
     server.reply("/token", Response(200, {"access_token": "fixed"}))
     assert run("token", "p").stdout == "fixed\n"  # the stored placeholder is never served
     assert server.hits("/token")[-1].form["refresh_token"] == "rt-rotated-0001"
+
+
+# --- minor findings -----------------------------------------------------------------------------
+
+
+def test_fast_path_refuses_command_options_before_the_command(
+    profiles_file: Any, rotating: Any
+) -> None:
+    from oauthcli.fastpath import parse
+
+    assert parse(["--force", "token", "p"]) is None
+    assert parse(["-f", "json", "token", "p"]) is None
+    assert parse(["-q", "token", "p", "--force"]) == ("token", "p", {"quiet": True, "force": True})
+    profiles_file()
+    assert run("--force", "token", "p").code == 2
+
+
+def test_header_format_refuses_header_injection(profiles_file: Any, server: LoopbackServer) -> None:
+    server.reply("/token", Response(200, {"access_token": "tok",
+                                          "token_type": "Bearer X\r\nX-Injected: yes"}))  # fmt: skip
+    profiles_file()
+    assert_clean_failure(run("refresh", "p", "-f", "header"), 6, "cannot go in an HTTP header")
+
+
+@pytest.mark.parametrize("expires_in", ["NaN", "inf", 1e12, "-inf"])
+def test_nonsense_expires_in_means_unknown_expiry(
+    profiles_file: Any, server: LoopbackServer, expires_in: Any
+) -> None:
+    server.reply("/token", Response(200, {"access_token": "tok", "expires_in": expires_in}))
+    profiles_file({"p": {"assume_ttl": 100}})
+    assert run("token", "p").stdout == "tok\n"
+    assert json.loads(run("token", "p", "-f", "json").stdout)["expires_at"] is None
+    assert run("token", "p", "--min-valid", "200").code == 0
+    assert len(server.hits("/token")) == 2  # the last one refreshed: assume_ttl 100 < 200
+
+
+@pytest.mark.parametrize("value", ["nan", "inf"])
+def test_min_valid_must_be_finite(profiles_file: Any, rotating: Any, value: str) -> None:
+    profiles_file()
+    assert_clean_failure(run("token", "p", "--min-valid", value), 2, "--min-valid must be")
+
+
+@pytest.mark.parametrize(
+    ("spec", "fragment"),
+    [
+        ({"token_url": "https://[::1/token"}, "invalid URL"),
+        ({"cert": "/nonexistent/cert.pem"}, "field cert: no such file"),
+        ({"verify": "/nonexistent/ca.pem"}, "field verify: no such file"),
+        ({"headers": {"X-A": "${env:NL_VALUE}"}}, "a header value cannot be sent"),
+        ({"headers": {"X-A": "snow ☃"}}, "a header value cannot be sent"),
+    ],
+)
+def test_configuration_mistakes_are_exit_3(
+    profiles_file: Any,
+    rotating: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    spec: dict[str, Any],
+    fragment: str,
+) -> None:
+    monkeypatch.setenv("NL_VALUE", "a\nb")
+    profiles_file({"p": spec})
+    assert_clean_failure(run("refresh", "p"), 3, fragment)
+
+
+def test_state_dir_under_a_file_is_exit_3(
+    profiles_file: Any, rotating: Any, tmp_path: Path
+) -> None:
+    (tmp_path / "afile").write_text("x")
+    profiles_file()
+    assert_clean_failure(
+        run("--state-dir", str(tmp_path / "afile" / "x"), "refresh", "p"), 3, "state"
+    )
+
+
+def test_literal_secrets_are_not_copied_into_the_parsed_cache(
+    profiles_file: Any, rotating: Any
+) -> None:
+    profiles_file()  # its body has a literal client_secret
+    assert run("token", "p").code == 0
+    assert not (Path(os.environ["OAUTHCLI_STATE_DIR"]) / ".profiles-cache.json").exists()
+
+
+def test_url_password_and_plain_text_tokens_are_not_echoed(
+    profiles_file: Any, server: LoopbackServer
+) -> None:
+    url = server.url("/token").replace("http://", "http://svc:Lit3ralPw0rd@")
+    server.reply("/token", Response(400, {"error": "invalid_client"}))
+    profiles_file({"p": {"token_url": url}})
+    assert_clean_failure(run("refresh", "p"), 4, "invalid_client", secrets=("Lit3ralPw0rd",))
+    assert "Lit3ralPw0rd" not in run("list").stdout
+    assert "Lit3ralPw0rd" not in run("refresh", "p", "--dry-run").stdout
+    server.reply(
+        "/token", Response(200, "QmFyZVRva2VuU2VjcmV0VmFsdWU=", {"Content-Type": "text/plain"})
+    )
+    profiles_file()
+    assert_clean_failure(
+        run("refresh", "p"), 6, "neither JSON nor form", secrets=("QmFyZVRva2VuU2VjcmV0VmFsdWU",)
+    )
+
+
+def test_corrupt_files_set_aside_in_one_second_all_survive(
+    profiles_file: Any, rotating: Any
+) -> None:
+    state = Path(os.environ["OAUTHCLI_STATE_DIR"])
+    profiles_file()
+    state.mkdir(mode=0o700)
+    for content in ("{one", "{two"):
+        (state / "p.json").write_text(content)
+        run("list")  # reading for list never moves anything
+        rotating.live = "rt-initial-0001"
+        run("token", "p", "--force")
+        (state / "p.json").unlink()
+    kept = sorted(p.read_text() for p in state.glob("p.json.corrupt-*"))
+    assert kept == ["{one", "{two"]
+
+
+def test_profile_names_cannot_start_with_a_dot(tmp_path: Path) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml.safe_dump({"profiles": {".profiles-cache": {"token_url": "https://x/t"}}}))
+    assert_clean_failure(
+        run("-c", str(path), "token", ".profiles-cache"), 3, "invalid profile name"
+    )
+
+
+def test_verify_false_warns_on_validate_too(
+    profiles_file: Any, rotating: Any, server: LoopbackServer
+) -> None:
+    server.reply("/introspect", Response(200, {"active": True}))
+    profiles_file(
+        {"p": {"verify": False, "validate": {"introspection_url": server.url("/introspect")}}}
+    )
+    result = run("validate", "p", "--refresh")
+    assert "warning: profile 'p': verify: false" in result.stderr
+    assert result.stderr.count("verify: false") == 1

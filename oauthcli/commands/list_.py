@@ -8,6 +8,7 @@ import typer
 
 from oauthcli.commands._common import app_context, check_format
 from oauthcli.flow import Runtime
+from oauthcli.redact import redact_url
 from oauthcli.render import json_line
 from oauthcli.store import State
 from oauthcli.token import iso8601
@@ -42,7 +43,9 @@ def list_profiles(
 
 def _row(rt: Runtime, name: str) -> tuple[str, str, str, str, str]:
     merged = rt.config.merged(name)
-    url = str(merged.get("token_url") or f"(discovered from {merged.get('issuer', '?')})")
+    url = redact_url(
+        str(merged.get("token_url") or f"(discovered from {merged.get('issuer', '?')})")
+    )
     method = str(merged.get("method", "POST")).upper()
     return name, url, method, str(merged.get("description", "")), _status(rt, name, merged)
 
