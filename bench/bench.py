@@ -290,7 +290,9 @@ def _write_profiles(path: Path, urls: dict[str, str]) -> None:
             "token_url": url,
             "body": {"grant_type": "refresh_token", "refresh_token": "${refresh_token}",
                      "client_id": name},
-            "refresh_token": f"rt-{name}-initial",
+            # a reference, as profiles.example.yaml does: a literal secret would keep the
+            # profiles file from being cached, and every run would parse the YAML again
+            "refresh_token": f"${{env:OAUTHCLI_BENCH_RT:-rt-{name}-initial}}",
             "retries": 0,
         }
         for name, url in urls.items()
