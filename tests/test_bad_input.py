@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import PLANTED, assert_clean_failure, run, write_profiles
-from tests.server import LoopbackServer, Request, Response
+from tests.server import LoopbackServer, Response
 
 # --- the profiles file -------------------------------------------------------------------------
 
@@ -229,7 +229,3 @@ def test_verbose_trace_redacts_every_secret(profiles_file: Any, rotating: Any) -
     assert "POST http://127.0.0.1" in result.stderr
     for secret in (PLANTED, "rt-initial-0001", "at-0001-abcdefgh", "rt-rotated-0001"):
         assert secret not in result.stderr
-
-
-def _seen(request: Request) -> Response:
-    return Response(200, {"access_token": "fine"})

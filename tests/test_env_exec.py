@@ -748,10 +748,8 @@ def test_exec_signals_reach_the_command(endpoint: TokenEndpoint, linux_proc: Non
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
     try:
         _wait_until_execed(proc, b"sleep")  # same pid: the process *is* the command now
-        started = time.monotonic()
         proc.send_signal(signal.SIGTERM)
-        code = proc.wait(timeout=5)
-        assert time.monotonic() - started < 3
+        code = proc.wait(timeout=10)  # sleep 30 ended by the signal itself, not by finishing
     finally:
         proc.kill()
         proc.wait()
