@@ -93,6 +93,8 @@ def refresh(rt: Runtime, profile: Profile) -> Token:
 
 
 def _refresh_locked(rt: Runtime, profile: Profile, state: State | None) -> Token:
+    from urllib.parse import urlsplit
+
     from oauthcli import http
     from oauthcli.request import build_request
     from oauthcli.response import check_response
@@ -101,9 +103,7 @@ def _refresh_locked(rt: Runtime, profile: Profile, state: State | None) -> Token
     current = state.current_refresh_token(configured) if state else configured
     profile = with_discovery(rt, profile)
     request = build_request(profile, rt.resolver(profile, current))
-    result = http.send(request, profile, rt.session, rt.sleep, None)
-    from urllib.parse import urlsplit
-
+    result = http.send(request, profile, rt.session, rt.sleep)
     host = urlsplit(request.url).hostname or "the token endpoint"
     data = check_response(result, profile, host)
     try:
@@ -116,7 +116,7 @@ def _refresh_locked(rt: Runtime, profile: Profile, state: State | None) -> Token
     # Durably stored before success is reported: a rotated refresh token is never lost.
     rt.store.write(
         profile.name,
-        State(token, rotated, fingerprint(configured), token.obtained_at),
+        State(token, rotated, fingerprint(configured)),
     )
     return token
 
@@ -131,9 +131,8 @@ def _keep_rotated(
     if not isinstance(rotated, str) or not rotated:
         return
     SECRETS.add(rotated)
-    now = rt.clock()
-    kept = state.token if state else Token("", expires_at=0.0, obtained_at=now)
-    rt.store.write(profile.name, State(kept, rotated, fingerprint(configured), now))
+    kept = state.token if state else Token("", expires_at=0.0, obtained_at=rt.clock())
+    rt.store.write(profile.name, State(kept, rotated, fingerprint(configured)))
 
 
 def _token_from(data: dict[str, Any], profile: Profile, now: float) -> Token:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
 
@@ -41,14 +41,13 @@ def send(
     profile: Profile,
     session: requests.Session,
     sleep: Callable[[float], None] = time.sleep,
-    environ: Mapping[str, str] | None = None,
 ) -> HttpResult:
     """Send with the retry policy of SPEC §7; returns the final answer or raises."""
     attempts = profile.retries + 1
     for attempt in range(attempts):
         last = attempt == attempts - 1
         try:
-            result = _send_once(request, profile, session, environ)
+            result = _send_once(request, profile, session)
         except _Retryable as exc:
             if last:
                 raise exc.error from None
@@ -92,14 +91,13 @@ def retry_after(header: str | None, attempt: int) -> float | None:
     return delay if delay <= MAX_RETRY_AFTER else None
 
 
-def _proxies(profile: Profile, url: str, environ: Mapping[str, str] | None) -> dict[str, str]:
+def _proxies(profile: Profile, url: str) -> dict[str, str]:
+    """The profile's proxy, else HTTPS_PROXY/NO_PROXY (the session itself ignores the env)."""
     if is_loopback(urlsplit(url).hostname):
         return {}  # plain http is allowed only because it never leaves the host: no proxy
     if profile.proxy:
         return {"http": profile.proxy, "https": profile.proxy}
-    if environ is None:
-        return dict(requests.utils.get_environ_proxies(url))
-    return {}
+    return dict(requests.utils.get_environ_proxies(url))
 
 
 def _verify(profile: Profile, session: requests.Session) -> bool | str:
@@ -139,7 +137,6 @@ def _send_once(
     request: TokenRequest,
     profile: Profile,
     session: requests.Session,
-    environ: Mapping[str, str] | None,
 ) -> HttpResult:
     host = urlsplit(request.url).hostname or request.url
     log.debug("request:\n%s", describe(request))
@@ -154,7 +151,7 @@ def _send_once(
             allow_redirects=False,
             verify=_verify(profile, session),
             cert=_cert(profile),
-            proxies=_proxies(profile, request.url, environ),
+            proxies=_proxies(profile, request.url),
             stream=True,
         )
     except requests.exceptions.SSLError as exc:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -46,7 +45,7 @@ def revoke(rt: Runtime, profile: Profile) -> str:
     result = http.send(request, profile, rt.session)
     host = urlsplit(url).hostname or url
     if result.status != 200:  # RFC 7009 §2.2: 200 whether or not the token was valid
-        check_response(result, replace(profile), host)
+        check_response(result, profile, host)
         raise _unexpected(host, result.status)
     return f"{hint.replace('_', ' ')} revoked at {host}"
 

@@ -49,7 +49,6 @@ class State:
     token: Token
     rotated_refresh_token: str | None = None
     refresh_token_fingerprint: str | None = None  # of the configured initial refresh token
-    obtained_at: float = 0.0
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -66,7 +65,6 @@ class State:
             token=Token.from_dict(data["token"]),
             rotated_refresh_token=data.get("rotated_refresh_token"),
             refresh_token_fingerprint=data.get("refresh_token_fingerprint"),
-            obtained_at=float(data.get("obtained_at", 0.0)),
         )
 
     def current_refresh_token(self, configured: str | None) -> str | None:

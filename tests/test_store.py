@@ -81,7 +81,7 @@ def test_state_holds_the_fields_of_spec_6(profiles_file: Any, rotating: Rotating
     assert (
         data["refresh_token_fingerprint"] and "rt-initial" not in data["refresh_token_fingerprint"]
     )
-    assert data["obtained_at"] <= time.time()
+    assert data["token"]["obtained_at"] <= time.time()
 
 
 def test_symlink_at_state_path_is_refused(

@@ -9,9 +9,7 @@ import typer
 
 from oauthcli.context import AppContext
 from oauthcli.errors import ExitCode, OAuthCliError, UsageError
-from oauthcli.render import FORMATS, render_tokens
-
-__all__ = ["AppContext", "render_tokens"]  # re-exported: the commands import them from here
+from oauthcli.render import FORMATS
 
 # The command line as given (after global options were hoisted); `exec` needs to see its `--`.
 RAW_ARGS: list[str] = []

@@ -12,10 +12,9 @@ from oauthcli.commands._common import (
     app_context,
     check_format,
     exit_code_for,
-    render_tokens,
 )
 from oauthcli.errors import OAuthCliError, UsageError
-from oauthcli.render import Output
+from oauthcli.render import Output, render_tokens
 from oauthcli.token import Token
 
 

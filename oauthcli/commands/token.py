@@ -11,7 +11,8 @@ from typing import Annotated
 import typer
 
 from oauthcli import flow
-from oauthcli.commands._common import FormatOption, app_context, check_format, render_tokens
+from oauthcli.commands._common import FormatOption, app_context, check_format
+from oauthcli.render import render_tokens
 
 MinValidOption = Annotated[
     float | None,
