@@ -1,6 +1,6 @@
 """``python -m oauthcli``."""
 
-from oauthcli.fastpath import main
+from oauthcli.entry import main
 
 if __name__ == "__main__":
     main()

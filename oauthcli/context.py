@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from oauthcli.errors import OAuthCliError
-from oauthcli.flow import Runtime
+from oauthcli.grants.driver import Runtime
 from oauthcli.redact import SECRETS
 from oauthcli.render import Output
 
@@ -25,9 +25,9 @@ class AppContext:
     def create(
         cls, config: str | None, state_dir: str | None, quiet: bool, no_color: bool
     ) -> AppContext:
-        from oauthcli import profiles
-        from oauthcli.config_cache import ParsedConfigCache
-        from oauthcli.store import Store, default_dir
+        from oauthcli.config import model as profiles
+        from oauthcli.config.cache import ParsedConfigCache
+        from oauthcli.store.file import Store, default_dir
 
         environ = os.environ
         store = Store(default_dir(state_dir, environ))

@@ -46,7 +46,7 @@ class Output:
         """
         masks = [s for s in secrets if s]
         if self.in_github_actions and masks:
-            from oauthcli.export import mask_lines
+            from oauthcli.export.shells import mask_lines
 
             self.stderr.write(mask_lines(masks))
             self.stderr.flush()

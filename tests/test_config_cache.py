@@ -31,7 +31,7 @@ def test_second_run_uses_the_parsed_copy_without_importing_yaml(
     assert stat.S_IMODE((state_dir() / CACHE).stat().st_mode) == 0o600
     code = (
         "import sys, io, contextlib\n"
-        "from oauthcli.fastpath import main\n"
+        "from oauthcli.entry import main\n"
         "out = io.StringIO()\n"
         "with contextlib.redirect_stdout(out):\n"
         "    try: main(['token', 'p'])\n"

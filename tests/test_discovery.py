@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from oauthcli import discovery
+from oauthcli.config.model import Profile, parse
 from oauthcli.errors import BadResponseError, ConfigError, ProviderError, TransientError
-from oauthcli.flow import Runtime
-from oauthcli.profiles import Profile, parse
-from oauthcli.store import Store
+from oauthcli.grants.driver import Runtime
+from oauthcli.store.file import Store
+from oauthcli.wire import discovery
 from tests.conftest import PLANTED, run, write_profiles
 from tests.server import LoopbackServer, Request, Response, RotatingProvider
 from tests.test_validate import EC_KEY, OPAQUE, RSA_KEY, closed_port, mint, public_jwk

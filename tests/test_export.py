@@ -21,7 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from oauthcli.errors import ConfigError, UsageError
-from oauthcli.export import (
+from oauthcli.export.shells import (
     DEFAULT_EXPORT,
     SHELLS,
     ExportVar,
@@ -584,5 +584,5 @@ def test_export_imports_no_ui_libraries() -> None:
 
 
 def test_export_source_never_prints_or_exits() -> None:
-    source = Path(__file__).parents[1].joinpath("oauthcli", "export.py").read_text()
+    source = Path(__file__).parents[1].joinpath("oauthcli", "export", "shells.py").read_text()
     assert not re.search(r"\bprint\(|sys\.exit|\bexit\(", source)

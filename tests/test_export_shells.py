@@ -24,7 +24,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from oauthcli.export import ExportVar, render
+from oauthcli.export.shells import ExportVar, render
 
 CANARY = "PWNED"
 ATTACKS = [

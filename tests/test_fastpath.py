@@ -1,4 +1,4 @@
-"""`token` and `refresh` of one profile without typer (oauthcli.fastpath) act as the full CLI."""
+"""`token` and `refresh` of one profile without typer (oauthcli.entry) act as the full CLI."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from oauthcli import fastpath
+from oauthcli import entry as fastpath
 from tests.conftest import Result, run, run_script
 from tests.server import LoopbackServer, Response
 
@@ -78,7 +78,7 @@ def test_cached_token_imports_neither_typer_nor_http_code(
     assert run_script("refresh", "p").code == 0
     heavy = ("typer", "requests", "rich", "jwt", "urllib3", "filelock")
     code = (
-        "import sys; from oauthcli.fastpath import main; main(['token', 'p']); "
+        "import sys; from oauthcli.entry import main; main(['token', 'p']); "
         f"print(sorted(m for m in {heavy!r} if m in sys.modules))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

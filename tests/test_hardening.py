@@ -92,7 +92,7 @@ def test_rotated_refresh_token_is_kept_when_the_answer_is_unusable(
 def test_fast_path_refuses_command_options_before_the_command(
     profiles_file: Any, rotating: Any
 ) -> None:
-    from oauthcli.fastpath import parse
+    from oauthcli.entry import parse
 
     assert parse(["--force", "token", "p"]) is None
     assert parse(["-f", "json", "token", "p"]) is None

@@ -10,12 +10,12 @@ from urllib.parse import parse_qs, unquote_plus
 import pytest
 import responses
 
-from oauthcli import http
-from oauthcli.profiles import Profile, parse
-from oauthcli.refs import Resolver
-from oauthcli.request import TokenRequest, build_request, describe, is_loopback
-from oauthcli.response import check_response
+from oauthcli.config.model import Profile, parse
+from oauthcli.config.refs import Resolver
 from oauthcli.token import Token
+from oauthcli.wire import http
+from oauthcli.wire.request import TokenRequest, build_request, describe, is_loopback
+from oauthcli.wire.response import check_response
 
 URL = "https://auth.example.com/token"
 NASTY = "p%c ^*&=+#d e"  # the characters the reference product could not send

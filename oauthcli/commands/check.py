@@ -7,8 +7,8 @@ from typing import Annotated
 import typer
 
 from oauthcli.commands._common import app_context
+from oauthcli.config.lint import lint
 from oauthcli.errors import ExitCode
-from oauthcli.lint import lint
 
 
 def register(app: typer.Typer) -> None:

@@ -6,12 +6,13 @@ from typing import Annotated
 
 import typer
 
-from oauthcli import exporting, flow
 from oauthcli.commands._common import app_context
 from oauthcli.commands.token import ForceOption
 from oauthcli.context import AppContext
 from oauthcli.errors import ConfigError, UsageError
-from oauthcli.export import SHELLS, ExportVar, append_github_env, render
+from oauthcli.export import variables as exporting
+from oauthcli.export.shells import SHELLS, ExportVar, append_github_env, render
+from oauthcli.grants import driver as flow
 
 ShellOption = Annotated[
     str,

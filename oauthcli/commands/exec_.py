@@ -6,11 +6,11 @@ from typing import Annotated
 
 import typer
 
-from oauthcli import exporting
 from oauthcli.commands import _common
 from oauthcli.commands.env import PrefixOption, collect
 from oauthcli.commands.token import ForceOption
 from oauthcli.errors import UsageError
+from oauthcli.export import variables as exporting
 
 
 def register(app: typer.Typer) -> None:

@@ -6,9 +6,9 @@ from typing import Annotated
 
 import typer
 
-from oauthcli import revoke
 from oauthcli.commands._common import app_context, exit_code_for
 from oauthcli.errors import OAuthCliError, UsageError
+from oauthcli.wire import revoke
 
 
 def register(app: typer.Typer) -> None:

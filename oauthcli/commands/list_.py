@@ -7,10 +7,10 @@ from typing import Annotated
 import typer
 
 from oauthcli.commands._common import app_context, check_format
-from oauthcli.flow import Runtime
+from oauthcli.grants.driver import Runtime
 from oauthcli.redact import redact_url
 from oauthcli.render import json_line
-from oauthcli.store import State
+from oauthcli.store.file import State
 from oauthcli.token import iso8601
 
 

@@ -6,7 +6,6 @@ from typing import Annotated
 
 import typer
 
-from oauthcli import flow
 from oauthcli.commands._common import (
     FormatOption,
     app_context,
@@ -14,6 +13,7 @@ from oauthcli.commands._common import (
     exit_code_for,
 )
 from oauthcli.errors import OAuthCliError, UsageError
+from oauthcli.grants import driver as flow
 from oauthcli.render import Output, render_tokens
 from oauthcli.token import Token
 

@@ -8,9 +8,9 @@ from typing import Annotated, Any
 import typer
 
 from oauthcli.commands._common import app_context
+from oauthcli.config.refs import REFERENCE, Resolver
 from oauthcli.errors import ConfigError
 from oauthcli.redact import SECRETS, is_secret_key, mask
-from oauthcli.refs import REFERENCE, Resolver
 
 
 def register(app: typer.Typer) -> None:

@@ -10,8 +10,8 @@ from typing import Annotated
 
 import typer
 
-from oauthcli import flow
 from oauthcli.commands._common import FormatOption, app_context, check_format
+from oauthcli.grants import driver as flow
 from oauthcli.render import render_tokens
 
 MinValidOption = Annotated[

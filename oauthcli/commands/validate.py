@@ -2,7 +2,7 @@
 
 Checks the stored (or given) token and prints one row per check; exit 0 valid, 1 not valid,
 5 when a check could not be performed because the network failed. The token itself is never
-printed. `oauthcli.validation` (and with it the JWT library) is imported only when this runs.
+printed. `oauthcli.validate.checks` (and with it the JWT library) is imported only when this runs.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from oauthcli.errors import UsageError
 from oauthcli.render import Output, json_line
 
 if TYPE_CHECKING:
-    from oauthcli.validation import Report
+    from oauthcli.validate.checks import Report
 
 STYLES = {"pass": "green", "fail": "bold red", "skipped": "dim", "error": "yellow"}
 
@@ -50,7 +50,7 @@ def validate(
     min_valid: MinValidOption = None,
 ) -> None:
     """Check a token: expiry, JWT claims and signature, introspection, a probe request."""
-    from oauthcli import validation
+    from oauthcli.validate import checks as validation
 
     app = app_context(ctx)
     check_format(fmt, ("table", "json"))

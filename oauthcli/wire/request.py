@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, quote_plus, urlencode, urlsplit
 
+from oauthcli.config.model import Profile
+from oauthcli.config.refs import Resolver
 from oauthcli.errors import ConfigError
-from oauthcli.profiles import Profile
 from oauthcli.redact import SECRETS, Secrets, is_secret_key, mask, redact_value, register_fields
-from oauthcli.refs import Resolver
 
 FORM = "application/x-www-form-urlencoded"
 JSON = "application/json"

@@ -13,15 +13,16 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from oauthcli import discovery, http, jwt_checks
+from oauthcli.config.model import HTTP_METHODS, Profile, schema_error
 from oauthcli.errors import InvalidTokenError, OAuthCliError, TransientError
-from oauthcli.flow import Runtime, obtain
-from oauthcli.jwt_checks import ERROR, FAIL, PASS, SKIPPED, Check, Jwt
-from oauthcli.profiles import HTTP_METHODS, Profile, schema_error
+from oauthcli.grants.driver import Runtime, obtain
 from oauthcli.redact import SECRETS, mask
-from oauthcli.request import TokenRequest, check_url
-from oauthcli.response import check_response
 from oauthcli.token import Token, iso8601
+from oauthcli.validate import jwt as jwt_checks
+from oauthcli.validate.jwt import ERROR, FAIL, PASS, SKIPPED, Check, Jwt
+from oauthcli.wire import discovery, http
+from oauthcli.wire.request import TokenRequest, check_url
+from oauthcli.wire.response import check_response
 
 DEFAULT_LEEWAY = 30.0
 
@@ -314,7 +315,7 @@ def _introspection(run: _Run) -> Check:
     if url is None:
         detail = _unconfigured(run, "introspection_url", "introspection_endpoint")
         return Check("introspection", SKIPPED, detail)
-    from oauthcli.revoke import client_auth
+    from oauthcli.wire.revoke import client_auth
 
     if not run.settings.introspection_url:  # an explicit one was checked with the settings
         check_url(url, run.profile, "introspection_endpoint (issuer metadata)")

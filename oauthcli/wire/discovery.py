@@ -16,9 +16,9 @@ from urllib.parse import urlsplit
 from oauthcli.errors import BadResponseError, ConfigError, OAuthCliError, TransientError
 
 if TYPE_CHECKING:
-    from oauthcli.flow import Runtime
-    from oauthcli.profiles import Profile
-    from oauthcli.response import HttpResult
+    from oauthcli.config.model import Profile
+    from oauthcli.grants.driver import Runtime
+    from oauthcli.wire.response import HttpResult
 
 log = logging.getLogger("oauthcli.discovery")
 
@@ -40,7 +40,7 @@ def well_known_urls(issuer: str) -> list[str]:
 def discover(rt: Runtime, profile: Profile) -> dict[str, Any]:
     """The issuer's metadata, cached in the state dir for a day."""
     issuer = rt.resolver(profile).resolve(profile.issuer or "", "issuer")
-    from oauthcli.request import check_url
+    from oauthcli.wire.request import check_url
 
     check_url(issuer, profile, "issuer")
     cached = read_cache(rt, "discovery", issuer, CACHE_TTL)
@@ -79,7 +79,7 @@ def endpoint(
 
 
 def _fetch_metadata(rt: Runtime, profile: Profile, url: str) -> dict[str, Any]:
-    from oauthcli.response import parse_body
+    from oauthcli.wire.response import parse_body
 
     result = _get(rt, profile, url)
     data = parse_body(result) if result.status == 200 else None
@@ -98,8 +98,8 @@ def _check_issuer(metadata: dict[str, Any], issuer: str, url: str) -> None:
 
 
 def _get(rt: Runtime, profile: Profile, url: str) -> HttpResult:
-    from oauthcli import http
-    from oauthcli.request import JSON, TokenRequest
+    from oauthcli.wire import http
+    from oauthcli.wire.request import JSON, TokenRequest
 
     request = TokenRequest("GET", url, {"Accept": JSON})
     return http.send(request, profile, rt.session, rt.sleep)
@@ -115,8 +115,8 @@ def jwks(
 
     ``refetch`` bypasses the cache, for a ``kid`` the cached set does not know.
     """
-    from oauthcli.request import check_url
-    from oauthcli.response import check_response
+    from oauthcli.wire.request import check_url
+    from oauthcli.wire.response import check_response
 
     check_url(url, profile, where)
     if not refetch:

@@ -13,7 +13,7 @@ from typing import Any
 
 from oauthcli.errors import OAuthCliError
 from oauthcli.redact import is_secret_key
-from oauthcli.store import Store
+from oauthcli.store.file import Store
 
 NAME = ".profiles-cache.json"
 

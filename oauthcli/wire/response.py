@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
+from oauthcli.config.model import Profile
 from oauthcli.errors import BadResponseError, ProviderError, TransientError
-from oauthcli.profiles import Profile
 from oauthcli.redact import SECRETS, redact_value, register_fields
-from oauthcli.request import FORM
 from oauthcli.token import dig
+from oauthcli.wire.request import FORM
 
 log = logging.getLogger("oauthcli.http")
 

@@ -76,8 +76,8 @@ def main(argv: list[str] | None = None) -> Any:
 def run(command: str, name: str, options: dict[str, Any]) -> None:
     import os
 
-    from oauthcli import flow
     from oauthcli.context import AppContext, configure_logging
+    from oauthcli.grants import driver as flow
     from oauthcli.render import render_tokens
 
     configure_logging(verbose=False)

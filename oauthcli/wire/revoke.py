@@ -6,9 +6,9 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+from oauthcli.config.model import Profile
 from oauthcli.errors import ConfigError
-from oauthcli.flow import Runtime, current_refresh_token
-from oauthcli.profiles import Profile
+from oauthcli.grants.driver import Runtime, current_refresh_token
 
 
 def forget(rt: Runtime, name: str, do_revoke: bool) -> str:
@@ -25,9 +25,9 @@ def forget(rt: Runtime, name: str, do_revoke: bool) -> str:
 
 def revoke(rt: Runtime, profile: Profile) -> str:
     """POST token=<refresh token> to the revocation endpoint, authenticated as the client."""
-    from oauthcli import http
-    from oauthcli.request import TokenRequest, check_url
-    from oauthcli.response import check_response
+    from oauthcli.wire import http
+    from oauthcli.wire.request import TokenRequest, check_url
+    from oauthcli.wire.response import check_response
 
     url = _revocation_url(rt, profile)
     state = rt.store.read(profile.name)
@@ -54,7 +54,7 @@ def _revocation_url(rt: Runtime, profile: Profile) -> str:
     if profile.revocation_url:
         return rt.resolver(profile).resolve(profile.revocation_url, "revocation_url")
     if profile.issuer:
-        from oauthcli.discovery import discover
+        from oauthcli.wire.discovery import discover
 
         url = discover(rt, profile).get("revocation_endpoint")
         if isinstance(url, str):
@@ -67,7 +67,7 @@ def _revocation_url(rt: Runtime, profile: Profile) -> str:
 
 def client_auth(profile: Profile, resolver: Any) -> tuple[dict[str, str], dict[str, str]]:
     """The same client authentication as the token request: Basic, or id/secret in the body."""
-    from oauthcli.request import FORM, JSON, basic_auth
+    from oauthcli.wire.request import FORM, JSON, basic_auth
 
     headers = {"Content-Type": FORM, "Accept": JSON}
     if profile.auth:

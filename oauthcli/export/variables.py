@@ -6,10 +6,10 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 
+from oauthcli.config.model import Profile
 from oauthcli.errors import ConfigError, UsageError
-from oauthcli.export import DEFAULT_EXPORT, ExportVar, check_name, check_value
-from oauthcli.flow import Runtime
-from oauthcli.profiles import Profile
+from oauthcli.export.shells import DEFAULT_EXPORT, ExportVar, check_name, check_value
+from oauthcli.grants.driver import Runtime
 from oauthcli.token import Token
 
 # Normalized fields that are not secrets; everything else exported is treated as one.

@@ -13,11 +13,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from oauthcli.config.model import Config, Profile
+from oauthcli.config.refs import Resolver
 from oauthcli.errors import ConfigError, OAuthCliError, UsageError
-from oauthcli.profiles import Config, Profile
 from oauthcli.redact import SECRETS
-from oauthcli.refs import Resolver
-from oauthcli.store import State, Store, fingerprint
+from oauthcli.store.file import State, Store, fingerprint
 from oauthcli.token import Token
 
 log = logging.getLogger("oauthcli")
@@ -47,7 +47,7 @@ class Runtime:
     @property
     def session(self) -> requests.Session:
         if self._session is None:
-            from oauthcli.http import new_session
+            from oauthcli.wire.http import new_session
 
             self._session = new_session(pool_size=64)
         return self._session
@@ -95,9 +95,9 @@ def refresh(rt: Runtime, profile: Profile) -> Token:
 def _refresh_locked(rt: Runtime, profile: Profile, state: State | None) -> Token:
     from urllib.parse import urlsplit
 
-    from oauthcli import http
-    from oauthcli.request import build_request
-    from oauthcli.response import check_response
+    from oauthcli.wire import http
+    from oauthcli.wire.request import build_request
+    from oauthcli.wire.response import check_response
 
     configured = _configured_refresh_token(rt, profile)
     current = state.current_refresh_token(configured) if state else configured
@@ -164,7 +164,7 @@ def current_refresh_token(rt: Runtime, profile: Profile) -> str | None:
 
 def dry_run(rt: Runtime, profile: Profile) -> str:
     """The request `refresh` would send, secrets redacted; nothing is sent."""
-    from oauthcli.request import build_request, describe
+    from oauthcli.wire.request import build_request, describe
 
     current = current_refresh_token(rt, profile)
     if profile.token_url is None:
@@ -181,7 +181,7 @@ def with_discovery(rt: Runtime, profile: Profile) -> Profile:
     """Fill token_url (and revocation_url) from the issuer's metadata when not given."""
     if profile.token_url or not profile.issuer:
         return profile
-    from oauthcli.discovery import discover
+    from oauthcli.wire.discovery import discover
 
     metadata = discover(rt, profile)
     token_url = metadata.get("token_endpoint")

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from oauthcli.config.model import Config
+from oauthcli.config.refs import parse_reference, problems
 from oauthcli.errors import ConfigError
-from oauthcli.profiles import Config
-from oauthcli.refs import parse_reference, problems
 
 URL_FIELDS = ("token_url", "revocation_url", "issuer")
 
@@ -70,7 +70,7 @@ def _references(
 
 
 def _insecure(name: str, merged: dict[str, Any]) -> list[Finding]:
-    from oauthcli.request import is_loopback
+    from oauthcli.wire.request import is_loopback
 
     found = []
     if merged.get("verify") is False:

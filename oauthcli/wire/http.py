@@ -16,10 +16,10 @@ from urllib.parse import urlsplit
 import requests
 import urllib3.exceptions
 
+from oauthcli.config.model import Profile
 from oauthcli.errors import BadResponseError, ConfigError, TransientError
-from oauthcli.profiles import Profile
-from oauthcli.request import TokenRequest, describe, is_loopback
-from oauthcli.response import HttpResult
+from oauthcli.wire.request import TokenRequest, describe, is_loopback
+from oauthcli.wire.response import HttpResult
 
 log = logging.getLogger("oauthcli.http")
 
