@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import sys
-from dataclasses import dataclass
 from typing import Annotated, Any
 
 import typer
 
 from oauthcli import __version__
 from oauthcli.commands import (
-    _common,
     check,
     demo,
     env,
@@ -23,7 +20,9 @@ from oauthcli.commands import (
     token,
     validate,
 )
-from oauthcli.context import AppContext, configure_logging, guarded
+from oauthcli.errors import UsageError
+from oauthcli.ladder import configure_logging, guarded
+from oauthcli.world import Options, World
 
 app = typer.Typer(
     name="oauthcli",
@@ -32,14 +31,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-
-
-@dataclass
-class Globals:
-    verbose: bool = False
-
-
-GLOBALS = Globals()
 
 
 def _version(value: bool) -> None:
@@ -66,6 +57,14 @@ def main_options(
             envvar="OAUTHCLI_STATE_DIR",
         ),
     ] = None,
+    store: Annotated[
+        str | None,
+        typer.Option(
+            "--store",
+            help="Token store: file (default) or redis://… (also $OAUTHCLI_STORE).",
+            show_default=False,
+        ),
+    ] = None,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Trace requests to stderr, secrets redacted.")
     ] = False,
@@ -79,9 +78,10 @@ def main_options(
     ] = False,
 ) -> None:
     """Turn refresh tokens into access tokens: print, export or validate them."""
-    GLOBALS.verbose = verbose
-    configure_logging(verbose)
-    ctx.obj = AppContext.create(config, state_dir, quiet, no_color or "NO_COLOR" in os.environ)
+    world = ctx.obj
+    assert isinstance(world, World)
+    world.options = Options(config, state_dir, store, verbose, quiet, no_color)
+    configure_logging(world)
 
 
 for module in (refresh, token, env, exec_, validate, list_, show, check, forget, demo):
@@ -89,7 +89,7 @@ for module in (refresh, token, env, exec_, validate, list_, show, check, forget,
 
 
 _GLOBAL_FLAGS = {"-v", "--verbose", "-q", "--quiet", "--no-color"}
-_GLOBAL_VALUED = {"-c", "--config", "--state-dir"}
+_GLOBAL_VALUED = {"-c", "--config", "--state-dir", "--store"}
 
 
 def hoist_globals(argv: list[str]) -> list[str]:
@@ -113,8 +113,33 @@ def hoist_globals(argv: list[str]) -> list[str]:
     return hoisted + rest
 
 
-def main(argv: list[str] | None = None) -> Any:
-    """The full CLI (the console script comes through fastpath.main first)."""
+def main(argv: list[str] | None = None, world: World | None = None) -> Any:
+    """The full CLI (the console script comes through entry.main first)."""
+    world = world or World()
     args = hoist_globals(sys.argv[1:] if argv is None else argv)
-    _common.RAW_ARGS[:] = args
-    return guarded(lambda: app(args=args, prog_name="oauthcli"), lambda: GLOBALS.verbose)
+    world.argv = args
+    return guarded(world, lambda: _run_click(world, args))
+
+
+def _run_click(world: World, args: list[str]) -> None:
+    """Click writes help and errors to sys.stdout/stderr: point them at the world's streams."""
+    import contextlib
+
+    from typer._click.exceptions import UsageError as ClickUsageError  # typer vendors click
+
+    with contextlib.redirect_stdout(world.stdout), contextlib.redirect_stderr(world.stderr):
+        try:
+            code = app(args=args, prog_name="oauthcli", obj=world, standalone_mode=False)
+        except ClickUsageError as exc:
+            raise usage_error(exc) from None
+        except typer.Abort:
+            raise KeyboardInterrupt from None
+    if isinstance(code, int) and code:
+        raise SystemExit(code)
+
+
+def usage_error(exc: Any) -> UsageError:
+    """Click's usage errors in our one-line shape (exit 2), not a box."""
+    command = exc.ctx.command_path if exc.ctx is not None else "oauthcli"
+    message = exc.format_message().strip().replace("\n", " ")
+    return UsageError(message, hint=f"see '{command} --help'")

@@ -9,7 +9,10 @@ options — goes to the Typer app unchanged, which also owns every usage error.
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from oauthcli.world import World
 
 _VALUED = {
     "-c": "config", "--config": "config", "--state-dir": "state_dir",
@@ -61,34 +64,36 @@ def parse(argv: list[str]) -> tuple[str, str, dict[str, Any]] | None:
     return words[0], words[1], options
 
 
-def main(argv: list[str] | None = None) -> Any:
+def main(argv: list[str] | None = None, world: World | None = None) -> Any:
+    """The console script: ``main(argv, world)``; tests and the Python API pass their own world."""
     args = sys.argv[1:] if argv is None else argv
     parsed = parse(args)
     if parsed is None:
         from oauthcli.cli import main as full_cli
 
-        return full_cli(args)
-    from oauthcli.context import guarded
+        return full_cli(args, world)
+    from oauthcli.ladder import configure_logging, guarded
+    from oauthcli.world import Options, World
 
-    return guarded(lambda: run(*parsed), lambda: False)
+    world = world or World()
+    options = parsed[2]
+    world.argv = args
+    world.options = Options(
+        config=options.get("config"), state_dir=options.get("state_dir"),
+        quiet=options.get("quiet", False), no_color=options.get("no_color", False),
+    )  # fmt: skip
+    configure_logging(world)
+    return guarded(world, lambda: run(world, *parsed))
 
 
-def run(command: str, name: str, options: dict[str, Any]) -> None:
-    import os
-
-    from oauthcli.context import AppContext, configure_logging
-    from oauthcli.grants import driver as flow
+def run(world: World, command: str, name: str, options: dict[str, Any]) -> None:
+    from oauthcli.grants import driver
     from oauthcli.render import render_tokens
 
-    configure_logging(verbose=False)
-    no_color = options.get("no_color", False) or "NO_COLOR" in os.environ
-    app = AppContext.create(
-        options.get("config"), options.get("state_dir"), options.get("quiet", False), no_color
-    )
-    profile = app.runtime.profile(name)
+    profile = world.profile(name)
     if command == "token":
         min_valid, force = options.get("min_valid"), options.get("force", False)
-        token = flow.obtain(app.runtime, profile, min_valid=min_valid, force=force)
+        token = driver.obtain(world, profile, min_valid=min_valid, force=force)
     else:
-        token = flow.refresh(app.runtime, profile)
-    render_tokens(app.output, [(name, token)], options.get("fmt"))
+        token = driver.refresh(world, profile)
+    render_tokens(world.output, [(name, token)], options.get("fmt"))

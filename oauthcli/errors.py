@@ -17,6 +17,10 @@ class ExitCode(IntEnum):
     REFUSED = 4  # the provider said no (4xx or an OAuth error body)
     TRANSIENT = 5  # worth retrying later
     BAD_RESPONSE = 6  # the provider answered something unusable
+    INTERNAL = 70  # a bug: no input, file or server answer may cause it (EX_SOFTWARE)
+    CANNOT_EXECUTE = 126  # exec: COMMAND found but not executable (as POSIX shells)
+    COMMAND_NOT_FOUND = 127  # exec: COMMAND not found
+    INTERRUPTED = 130  # Ctrl-C (128 + SIGINT)
 
 
 class OAuthCliError(Exception):

@@ -144,7 +144,3 @@ def register_fields(data: Any, secrets: Secrets) -> None:
     elif isinstance(data, list):
         for item in data:
             register_fields(item, secrets)
-
-
-# The registry of this process. Core code registers into it; cli.main redacts through it.
-SECRETS = Secrets()

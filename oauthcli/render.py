@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
-from oauthcli.redact import SECRETS
+from oauthcli.redact import Secrets
 
 if TYPE_CHECKING:
     from oauthcli.token import Token
@@ -27,6 +27,7 @@ class Output:
     quiet: bool = False
     color: bool = True
     environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
+    secrets: Secrets = field(default_factory=Secrets)
 
     @property
     def in_github_actions(self) -> bool:
@@ -56,16 +57,16 @@ class Output:
     def note(self, text: str) -> None:
         """Informational, to stderr; silenced by --quiet."""
         if not self.quiet:
-            self.stderr.write(SECRETS.redact_text(text) + "\n")
+            self.stderr.write(self.secrets.redact_text(text) + "\n")
 
     def warn(self, text: str) -> None:
         """Warnings always reach stderr (CI logs need them)."""
-        self.stderr.write("warning: " + SECRETS.redact_text(text) + "\n")
+        self.stderr.write("warning: " + self.secrets.redact_text(text) + "\n")
 
     def error(self, message: str, hint: str | None = None) -> None:
-        self.stderr.write("error: " + SECRETS.redact_text(message) + "\n")
+        self.stderr.write("error: " + self.secrets.redact_text(message) + "\n")
         if hint:
-            self.stderr.write("hint: " + SECRETS.redact_text(hint) + "\n")
+            self.stderr.write("hint: " + self.secrets.redact_text(hint) + "\n")
         self.stderr.flush()
 
     def console(self, stream: IO[str] | None = None) -> Any:

@@ -73,17 +73,15 @@ class Result:
 def run(*args: str, stdin: str = "") -> Result:
     """Run the CLI in this process through `cli.main` (the error→exit-code mapping included)."""
     from oauthcli import cli
+    from oauthcli.world import World
 
     out, err = io.StringIO(), io.StringIO()
-    saved = sys.stdout, sys.stderr, sys.stdin
-    sys.stdout, sys.stderr, sys.stdin = out, err, io.StringIO(stdin)
+    world = World(environ=dict(os.environ), stdin=io.StringIO(stdin), stdout=out, stderr=err)
     code = 0
     try:
-        cli.main(list(args))
+        cli.main(list(args), world)
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    finally:
-        sys.stdout, sys.stderr, sys.stdin = saved
     return Result(code, out.getvalue(), err.getvalue())
 
 

@@ -10,11 +10,10 @@ from typing import Any
 
 import pytest
 
-from oauthcli.config.model import Profile, parse
+from oauthcli.config import Profile
 from oauthcli.errors import BadResponseError, ConfigError, ProviderError, TransientError
-from oauthcli.grants.driver import Runtime
-from oauthcli.store.file import Store
 from oauthcli.wire import discovery
+from oauthcli.world import Options, World
 from tests.conftest import PLANTED, run, write_profiles
 from tests.server import LoopbackServer, Request, Response, RotatingProvider
 from tests.test_validate import EC_KEY, OPAQUE, RSA_KEY, closed_port, mint, public_jwk
@@ -37,9 +36,9 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def rt(tmp_path: Path, clock: Clock) -> Runtime:
-    return Runtime(load_config=lambda: parse("{}", "test"), store=Store(tmp_path / "state"),
-                   environ={}, clock=clock, sleep=lambda s: None)  # fmt: skip
+def rt(tmp_path: Path, clock: Clock) -> World:
+    return World(environ={}, clock=clock, sleep=lambda s: None,
+                 options=Options(state_dir=str(tmp_path / "state")))  # fmt: skip
 
 
 def profile(issuer: str) -> Profile:
@@ -74,7 +73,7 @@ def test_well_known_urls(issuer: str, expected: list[str]) -> None:
     assert discovery.well_known_urls(issuer) == expected
 
 
-def test_openid_configuration_comes_first(rt: Runtime, server: LoopbackServer) -> None:
+def test_openid_configuration_comes_first(rt: World, server: LoopbackServer) -> None:
     issuer = publish_both(server)
     metadata = discovery.discover(rt, profile(issuer))
     assert metadata["jwks_uri"] == server.url("/jwks-oidc")
@@ -82,7 +81,7 @@ def test_openid_configuration_comes_first(rt: Runtime, server: LoopbackServer) -
     assert server.hits(RFC8414) == []
 
 
-def test_rfc8414_only_with_an_issuer_path(rt: Runtime, server: LoopbackServer) -> None:
+def test_rfc8414_only_with_an_issuer_path(rt: World, server: LoopbackServer) -> None:
     issuer = server.url("/tenant-1")
     server.reply(f"{RFC8414}/tenant-1", body={"issuer": issuer, "jwks_uri": server.url("/k")})
     metadata = discovery.discover(rt, profile(issuer))
@@ -91,7 +90,7 @@ def test_rfc8414_only_with_an_issuer_path(rt: Runtime, server: LoopbackServer) -
 
 
 def test_metadata_is_cached_in_a_0600_file_with_a_ttl(
-    rt: Runtime, server: LoopbackServer, clock: Clock, tmp_path: Path
+    rt: World, server: LoopbackServer, clock: Clock, tmp_path: Path
 ) -> None:
     issuer = publish_both(server)
     discovery.discover(rt, profile(issuer))
@@ -105,7 +104,7 @@ def test_metadata_is_cached_in_a_0600_file_with_a_ttl(
     assert len(server.hits(OIDC)) == 2
 
 
-def test_each_issuer_has_its_own_cache(rt: Runtime, server: LoopbackServer) -> None:
+def test_each_issuer_has_its_own_cache(rt: World, server: LoopbackServer) -> None:
     publish_both(server)
     server.reply(f"{RFC8414}/other", body={"jwks_uri": "https://other.example/k"})
     assert discovery.discover(rt, profile(server.url("")))["jwks_uri"].endswith("/jwks-oidc")
@@ -113,7 +112,7 @@ def test_each_issuer_has_its_own_cache(rt: Runtime, server: LoopbackServer) -> N
     assert other["jwks_uri"] == "https://other.example/k"
 
 
-def test_no_metadata_is_a_config_error(rt: Runtime, server: LoopbackServer) -> None:
+def test_no_metadata_is_a_config_error(rt: World, server: LoopbackServer) -> None:
     server.reply(OIDC, status=302, headers={"Location": "https://elsewhere.example/"})
     with pytest.raises(ConfigError) as caught:
         discovery.discover(rt, profile(server.url("")))
@@ -122,12 +121,12 @@ def test_no_metadata_is_a_config_error(rt: Runtime, server: LoopbackServer) -> N
     assert list(rt.store.directory.glob(".discovery-*")) == []
 
 
-def test_unreachable_issuer_is_transient(rt: Runtime) -> None:
+def test_unreachable_issuer_is_transient(rt: World) -> None:
     with pytest.raises(TransientError, match="cannot connect"):
         discovery.discover(rt, profile(f"http://127.0.0.1:{closed_port()}"))
 
 
-def test_plain_http_issuer_is_refused(rt: Runtime) -> None:
+def test_plain_http_issuer_is_refused(rt: World) -> None:
     with pytest.raises(ConfigError, match="refusing plain http://"):
         discovery.discover(rt, profile("http://id.example.com"))
 
@@ -136,7 +135,7 @@ def test_plain_http_issuer_is_refused(rt: Runtime) -> None:
 
 
 def test_jwks_cached_then_refetched_on_demand(
-    rt: Runtime, server: LoopbackServer, clock: Clock
+    rt: World, server: LoopbackServer, clock: Clock
 ) -> None:
     url = server.reply("/jwks", body={"keys": [public_jwk(RSA_KEY, "a")]})
     keys, fetched = discovery.jwks(rt, profile(server.url("")), url)
@@ -158,7 +157,7 @@ def test_jwks_cached_then_refetched_on_demand(
     ],
 )
 def test_unusable_jwks(
-    rt: Runtime, server: LoopbackServer, response: Response, error: type[Exception]
+    rt: World, server: LoopbackServer, response: Response, error: type[Exception]
 ) -> None:
     url = server.reply("/jwks", response)
     with pytest.raises(error):

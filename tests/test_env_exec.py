@@ -83,19 +83,6 @@ def endpoint(server: LoopbackServer, profiles_file: Any) -> TokenEndpoint:
     return handler
 
 
-@pytest.fixture
-def restore_secrets() -> Iterator[None]:
-    """Property tests register hundreds of random "secrets" (some as short as four spaces);
-    keep them from redacting other tests' output in this process."""
-    from oauthcli.redact import SECRETS
-
-    saved = set(SECRETS._values)
-    yield
-    with SECRETS._lock:
-        SECRETS._values = saved
-        SECRETS._pattern = None
-
-
 SH_SHELLS = {
     "bash": ["bash", "--norc", "--noprofile", "-c"],
     "dash": ["dash", "-c"],
@@ -252,7 +239,7 @@ property_settings = settings(
 @example(value=" leading and trailing spaces ")
 @example(value="é€😀\u2028\x1b[31m")
 def test_any_token_from_the_server_reads_back_exactly_in_a_real_shell(
-    shell: str, value: str, endpoint: TokenEndpoint, restore_secrets: None
+    shell: str, value: str, endpoint: TokenEndpoint
 ) -> None:
     shell_argv(shell)
     endpoint.value = value
@@ -369,7 +356,7 @@ def test_github_appends_exact_values_and_stdout_holds_only_masks(
 )
 @given(value=token_values)
 def test_github_env_round_trips_any_value(
-    value: str, endpoint: TokenEndpoint, github_env: Path, restore_secrets: None
+    value: str, endpoint: TokenEndpoint, github_env: Path
 ) -> None:
     endpoint.value = value
     github_env.write_text("")

@@ -7,17 +7,14 @@ from typing import Annotated
 
 import typer
 
-from oauthcli.context import AppContext
-from oauthcli.errors import ExitCode, OAuthCliError, UsageError
+from oauthcli.errors import UsageError
 from oauthcli.render import FORMATS
-
-# The command line as given (after global options were hoisted); `exec` needs to see its `--`.
-RAW_ARGS: list[str] = []
+from oauthcli.world import World
 
 
-def app_context(ctx: typer.Context) -> AppContext:
+def world_of(ctx: typer.Context) -> World:
     obj = ctx.find_root().obj
-    assert isinstance(obj, AppContext)
+    assert isinstance(obj, World)
     return obj
 
 
@@ -35,8 +32,3 @@ def check_format(fmt: str | None, allowed: Sequence[str] = FORMATS) -> str | Non
     if fmt is not None and fmt not in allowed:
         raise UsageError(f"unknown format {fmt!r}; choose one of: {', '.join(allowed)}")
     return fmt
-
-
-def exit_code_for(errors: Sequence[OAuthCliError]) -> int:
-    """Several profiles: the worst (highest) exit code among their failures."""
-    return max((int(e.exit_code) for e in errors), default=int(ExitCode.OK))

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from oauthcli.commands._common import app_context
+from oauthcli.commands._common import world_of
 from oauthcli.config.lint import lint
 from oauthcli.errors import ExitCode
 
@@ -22,13 +22,13 @@ def check(
     ] = False,
 ) -> None:
     """Lint the profiles file: schema, unresolved references, insecure settings."""
-    app = app_context(ctx)
-    config = app.runtime.config
-    findings = lint(config, app.runtime.environ, strict)
+    world = world_of(ctx)
+    config = world.config
+    findings = lint(config, world.environ, strict)
     lines = [f"{f.level}: {f.profile}: {f.message}" for f in findings]
     errors = sum(f.level == "error" for f in findings)
     warnings = len(findings) - errors
     summary = f"{config.source}: {len(config.names)} profiles, {errors} errors, {warnings} warnings"
-    app.output.out("\n".join([*lines, summary]) + "\n")
+    world.output.out("\n".join([*lines, summary]) + "\n")
     if errors:
         raise typer.Exit(int(ExitCode.INVALID))

@@ -6,7 +6,7 @@ import shlex
 
 import typer
 
-from oauthcli.commands._common import app_context
+from oauthcli.commands._common import world_of
 from oauthcli.errors import ExitCode
 
 NEXT_STEPS = """\
@@ -28,7 +28,7 @@ def demo(ctx: typer.Context) -> None:
     """Show refresh → rotation → env → validate against a local demo provider; touches no files."""
     from oauthcli import demo as core
 
-    out = app_context(ctx).output
+    out = world_of(ctx).output
     console = out.console(out.stderr)
     console.print("[bold]oauthcli demo[/]: a provider on 127.0.0.1 that rotates refresh tokens")
     failed = False

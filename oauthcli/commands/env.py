@@ -6,13 +6,13 @@ from typing import Annotated
 
 import typer
 
-from oauthcli.commands._common import app_context
+from oauthcli.commands._common import world_of
 from oauthcli.commands.token import ForceOption
-from oauthcli.context import AppContext
 from oauthcli.errors import ConfigError, UsageError
 from oauthcli.export import variables as exporting
 from oauthcli.export.shells import SHELLS, ExportVar, append_github_env, render
 from oauthcli.grants import driver as flow
+from oauthcli.world import World
 
 ShellOption = Annotated[
     str,
@@ -33,15 +33,15 @@ def register(app: typer.Typer) -> None:
 
 
 def collect(
-    app: AppContext, profiles: list[str], prefixes: list[str] | None, force: bool
+    world: World, profiles: list[str], prefixes: list[str] | None, force: bool
 ) -> list[ExportVar]:
     """Tokens for every profile (same caching as `token`), as variables; names must not clash."""
     names = list(dict.fromkeys(profiles))
-    plan = exporting.plan(app.runtime, names, prefixes or [])  # names checked before any request
+    plan = exporting.plan(world, names, prefixes or [])  # names checked before any request
     groups = []
     for name, prefix in plan:
-        profile = app.runtime.profile(name)
-        token = flow.obtain(app.runtime, profile, force=force)
+        profile = world.profile(name)
+        token = flow.obtain(world, profile, force=force)
         groups.append((name, exporting.variables(profile, token, prefix)))
     return exporting.merge(groups)
 
@@ -54,20 +54,20 @@ def env(
     force: ForceOption = False,
 ) -> None:
     """Print statements that export the access token (eval "$(oauthcli env P)")."""
-    app = app_context(ctx)
+    world = world_of(ctx)
     if shell not in SHELLS:
         raise UsageError(f"unknown shell {shell!r}; choose one of: {', '.join(SHELLS)}")
-    github_env = app.runtime.environ.get("GITHUB_ENV")
+    github_env = world.environ.get("GITHUB_ENV")
     if shell == "github" and not github_env:
         raise ConfigError(
             "--shell github needs $GITHUB_ENV (set by GitHub Actions in every step)",
             hint="outside GitHub Actions use --shell sh or dotenv",
         )
-    variables = collect(app, profiles, prefix, force)
+    variables = collect(world, profiles, prefix, force)
     text = render(variables, shell)  # for github: the mask lines
     if shell == "github":
         assert github_env is not None
-        app.output.out(text)
+        world.output.out(text)
         append_github_env(variables, github_env)
         return
-    app.output.out(text, [v.value for v in variables if v.secret])
+    world.output.out(text, [v.value for v in variables if v.secret])

@@ -26,10 +26,10 @@ def exec_(
     force: ForceOption = False,
 ) -> None:
     """Run COMMAND with the exported variables in its environment (no shell, no eval)."""
-    app = _common.app_context(ctx)
-    profiles, command = split_command(words, _common.RAW_ARGS)
-    variables = collect(app, profiles, prefix, force)
-    exporting.exec_command(command, variables, app.runtime.environ)
+    world = _common.world_of(ctx)
+    profiles, command = split_command(words, world.argv)
+    variables = collect(world, profiles, prefix, force)
+    exporting.exec_command(command, variables, world.environ)
 
 
 def split_command(words: list[str], raw_args: list[str]) -> tuple[list[str], list[str]]:

@@ -6,8 +6,9 @@ from typing import Annotated
 
 import typer
 
-from oauthcli.commands._common import app_context, exit_code_for
+from oauthcli.commands._common import world_of
 from oauthcli.errors import OAuthCliError, UsageError
+from oauthcli.ladder import worst
 from oauthcli.wire import revoke
 
 
@@ -27,11 +28,11 @@ def forget(
     ] = False,
 ) -> None:
     """Delete stored tokens (and revoke them at the provider when asked)."""
-    app = app_context(ctx)
-    rt = app.runtime
+    world = world_of(ctx)
+    rt = world
     if all_profiles == bool(profiles):
         raise UsageError("give profile names or --all (one of the two)")
-    names = rt.store.profiles() if all_profiles else list(dict.fromkeys(profiles or []))
+    names = rt.store.names() if all_profiles else list(dict.fromkeys(profiles or []))
     if not all_profiles:
         for name in names:
             rt.profile(name)
@@ -40,9 +41,9 @@ def forget(
         try:
             message = revoke.forget(rt, name, do_revoke)
         except OAuthCliError as exc:
-            app.output.error(f"{name}: {exc.message}", exc.hint)
+            world.output.error(f"{name}: {exc.message}", exc.hint)
             errors.append(exc)
             continue
-        app.output.note(f"{name}: {message}")
+        world.output.note(f"{name}: {message}")
     if errors:
-        raise typer.Exit(exit_code_for(errors))
+        raise typer.Exit(worst(errors))

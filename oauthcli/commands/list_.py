@@ -6,12 +6,12 @@ from typing import Annotated
 
 import typer
 
-from oauthcli.commands._common import app_context, check_format
-from oauthcli.grants.driver import Runtime
+from oauthcli.commands._common import check_format, world_of
 from oauthcli.redact import redact_url
 from oauthcli.render import json_line
-from oauthcli.store.file import State
+from oauthcli.store.state import State
 from oauthcli.token import iso8601
+from oauthcli.world import World
 
 
 def register(app: typer.Typer) -> None:
@@ -31,17 +31,19 @@ def list_profiles(
     ] = None,
 ) -> None:
     """List the profiles: token URL, method, description and stored-token status."""
-    app = app_context(ctx)
+    world = world_of(ctx)
     check_format(fmt, ("table", "json"))
-    rows = [_row(app.runtime, name) for name in app.runtime.config.names]
-    if fmt == "json" or (fmt is None and not app.output.stdout_is_terminal()):
+    rows = [_row(world, name) for name in world.config.names]
+    if fmt == "json" or (fmt is None and not world.output.stdout_is_terminal()):
         keys = ("profile", "token_url", "method", "description", "status")
-        app.output.out("".join(json_line(dict(zip(keys, row, strict=True))) for row in rows))
+        world.output.out("".join(json_line(dict(zip(keys, row, strict=True))) for row in rows))
         return
-    app.output.table(None, ("profile", "token URL", "method", "description", "stored token"), rows)
+    world.output.table(
+        None, ("profile", "token URL", "method", "description", "stored token"), rows
+    )
 
 
-def _row(rt: Runtime, name: str) -> tuple[str, str, str, str, str]:
+def _row(rt: World, name: str) -> tuple[str, str, str, str, str]:
     merged = rt.config.merged(name)
     url = redact_url(
         str(merged.get("token_url") or f"(discovered from {merged.get('issuer', '?')})")
@@ -50,9 +52,9 @@ def _row(rt: Runtime, name: str) -> tuple[str, str, str, str, str]:
     return name, url, method, str(merged.get("description", "")), _status(rt, name, merged)
 
 
-def _status(rt: Runtime, name: str, merged: dict[str, object]) -> str:
-    state = rt.store.status(name)
-    if state is None:
+def _status(rt: World, name: str, merged: dict[str, object]) -> str:
+    state = rt.store.inspect(name)
+    if state == "absent":
         return "none"
     if isinstance(state, str):
         return state

@@ -8,14 +8,15 @@ import typer
 
 from oauthcli.commands._common import (
     FormatOption,
-    app_context,
     check_format,
-    exit_code_for,
+    world_of,
 )
 from oauthcli.errors import OAuthCliError, UsageError
 from oauthcli.grants import driver as flow
+from oauthcli.ladder import worst
 from oauthcli.render import Output, render_tokens
 from oauthcli.token import Token
+from oauthcli.world import World
 
 
 def register(app: typer.Typer) -> None:
@@ -32,22 +33,22 @@ def refresh(
     ] = False,
 ) -> None:
     """Call the token endpoint (always), store the result and print the access token."""
-    app = app_context(ctx)
+    world = world_of(ctx)
     check_format(fmt)
-    names = selected(app.runtime, profiles, all_profiles)
+    names = selected(world, profiles, all_profiles)
     if dry_run:
-        text = "\n\n".join(flow.dry_run(app.runtime, app.runtime.profile(n)) for n in names)
-        app.output.out(text + "\n")
+        text = "\n\n".join(flow.dry_run(world, world.profile(n)) for n in names)
+        world.output.out(text + "\n")
         return
     if len(names) == 1:  # one profile: errors go straight to the one place that maps them
-        token = flow.refresh(app.runtime, app.runtime.profile(names[0]))
-        render_tokens(app.output, [(names[0], token)], fmt)
+        token = flow.refresh(world, world.profile(names[0]))
+        render_tokens(world.output, [(names[0], token)], fmt)
         return
-    outcomes = _with_progress(app.output, app.runtime, names)
-    report(app.output, outcomes, fmt)
+    outcomes = _with_progress(world.output, world, names)
+    report(world.output, outcomes, fmt)
 
 
-def selected(rt: flow.Runtime, profiles: list[str] | None, all_profiles: bool) -> list[str]:
+def selected(rt: World, profiles: list[str] | None, all_profiles: bool) -> list[str]:
     if all_profiles and profiles:
         raise UsageError("give profile names or --all, not both")
     if all_profiles:
@@ -70,10 +71,10 @@ def report(out: Output, outcomes: list[flow.Outcome], fmt: str | None) -> None:
     for name, error in errors:
         out.error(f"{name}: {error.message}", error.hint)
     if errors:
-        raise typer.Exit(exit_code_for([e for _, e in errors]))
+        raise typer.Exit(worst([e for _, e in errors]))
 
 
-def _with_progress(out: Output, rt: flow.Runtime, names: list[str]) -> list[flow.Outcome]:
+def _with_progress(out: Output, rt: World, names: list[str]) -> list[flow.Outcome]:
     if out.quiet or not out.stderr_is_terminal():
         return flow.refresh_many(rt, names)
     from oauthcli.progress import Progress

@@ -7,10 +7,10 @@ from typing import Annotated, Any
 
 import typer
 
-from oauthcli.commands._common import app_context
+from oauthcli.commands._common import world_of
 from oauthcli.config.refs import REFERENCE, Resolver
 from oauthcli.errors import ConfigError
-from oauthcli.redact import SECRETS, is_secret_key, mask
+from oauthcli.redact import is_secret_key, mask
 
 
 def register(app: typer.Typer) -> None:
@@ -21,13 +21,13 @@ def show(ctx: typer.Context, profile: Annotated[str, typer.Argument(help="Profil
     """Print the profile as it will be used (defaults and extends merged), secrets redacted."""
     import yaml
 
-    app = app_context(ctx)
-    rt = app.runtime
+    world = world_of(ctx)
+    rt = world
     rt.profile(profile)  # validates
     merged = rt.config.merged(profile)
     resolver = rt.resolver(rt.profile(profile), "${refresh_token}")
     shown = {"profile": profile, **_resolve(merged, resolver, "")}
-    app.output.out(yaml.safe_dump(shown, sort_keys=False, allow_unicode=True))
+    world.output.out(yaml.safe_dump(shown, sort_keys=False, allow_unicode=True))
 
 
 def _resolve(value: Any, resolver: Resolver, where: str) -> Any:
@@ -52,4 +52,4 @@ def _leaf(key: str, value: Any, resolver: Resolver, where: str) -> Any:
         return f"{shown}  (from {hidden})" if references else shown
     if not references or resolved == value or "${refresh_token}" in resolved:
         return value
-    return f"{SECRETS.redact_text(resolved)}  (from {references})"
+    return f"{resolver.secrets.redact_text(resolved)}  (from {references})"

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from oauthcli.commands._common import FormatOption, app_context, check_format
+from oauthcli.commands._common import FormatOption, check_format, world_of
 from oauthcli.grants import driver as flow
 from oauthcli.render import render_tokens
 
@@ -40,9 +40,7 @@ def token(
     force: ForceOption = False,
 ) -> None:
     """Print a valid access token: the stored one if fresh enough, else refresh first."""
-    app = app_context(ctx)
+    world = world_of(ctx)
     check_format(fmt)
-    result = flow.obtain(
-        app.runtime, app.runtime.profile(profile), min_valid=min_valid, force=force
-    )
-    render_tokens(app.output, [(profile, result)], fmt)
+    result = flow.obtain(world, world.profile(profile), min_valid=min_valid, force=force)
+    render_tokens(world.output, [(profile, result)], fmt)

@@ -7,12 +7,11 @@ printed. `oauthcli.validate.checks` (and with it the JWT library) is imported on
 
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from oauthcli.commands._common import app_context, check_format
+from oauthcli.commands._common import check_format, world_of
 from oauthcli.commands.token import MinValidOption
 from oauthcli.errors import UsageError
 from oauthcli.render import Output, json_line
@@ -52,27 +51,29 @@ def validate(
     """Check a token: expiry, JWT claims and signature, introspection, a probe request."""
     from oauthcli.validate import checks as validation
 
-    app = app_context(ctx)
+    world = world_of(ctx)
     check_format(fmt, ("table", "json"))
     if token is not None and refresh:
         raise UsageError("--token and --refresh exclude each other")
-    rt = app.runtime
+    rt = world
     if token is None:
         chosen = rt.profile(profile)
         subject = validation.stored_subject(rt, chosen, refresh=refresh, min_valid=min_valid)
     else:  # registered as a secret before anything else can fail and print
-        given = sys.stdin.read() if token == "-" else token
-        subject = validation.given_subject(given, "stdin" if token == "-" else "--token")
+        given = world.stdin.read() if token == "-" else token
+        subject = validation.given_subject(
+            given, "stdin" if token == "-" else "--token", world.secrets
+        )
         chosen = rt.profile(profile)
     report = validation.validate(rt, chosen, subject, min_valid)
-    _render(app.output, report, fmt)
+    _render(world.output, report, fmt)
     problem = report.problem()
     if problem is not None:
         raise problem
 
 
 def _render(out: Output, report: Report, fmt: str | None) -> None:
-    data = report.to_dict()
+    data = report.to_dict(out.secrets)
     if fmt == "json":
         out.out(json_line(data))
         return

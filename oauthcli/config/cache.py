@@ -1,9 +1,9 @@
-"""A parsed copy of the profiles file in the state dir, so most runs need not import yaml.
+"""A parsed copy of the profiles file in the local cache, so most runs need not import yaml.
 
 Keyed by the file's resolved path, mtime (ns), size and inode: any edit is a miss. Stored as
-JSON (0600, written atomically like state); data JSON cannot represent exactly is not cached,
-and neither is a file with a literal secret in it (only references are ever copied).
-Failures to read or write the copy are never errors: the file is simply parsed again.
+JSON; data JSON cannot represent exactly is not cached, and neither is a file with a literal
+secret in it (only references are ever copied). Failures to read or write the copy are never
+errors: the file is simply parsed again.
 """
 
 from __future__ import annotations
@@ -13,21 +13,17 @@ from typing import Any
 
 from oauthcli.errors import OAuthCliError
 from oauthcli.redact import is_secret_key
-from oauthcli.store.file import Store
+from oauthcli.store.localcache import LocalCache
 
-NAME = ".profiles-cache.json"
+NAME = "profiles-cache"
 
 
 class ParsedConfigCache:
-    def __init__(self, store: Store) -> None:
-        self._path = store.directory / NAME
-        self._store = store
+    def __init__(self, cache: LocalCache) -> None:
+        self._cache = cache
 
     def get(self, key: tuple[Any, ...]) -> dict[str, Any] | None:
-        try:
-            cached = json.loads(self._path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
+        cached = self._cache.get(NAME)
         if not isinstance(cached, dict) or cached.get("key") != list(key):
             return None
         data = cached.get("data")
@@ -37,10 +33,9 @@ class ParsedConfigCache:
         if _literal_secret(data):
             return  # a secret written in the profiles file is not copied anywhere else
         try:
-            text = json.dumps({"key": list(key), "data": data})
-            if json.loads(text)["data"] != data:  # e.g. dates or integer keys: not exact
+            if json.loads(json.dumps(data)) != data:  # e.g. dates or integer keys: not exact
                 return
-            self._store.write_text(self._path, text)
+            self._cache.put(NAME, {"key": list(key), "data": data})
         except (TypeError, ValueError, OSError, OAuthCliError):
             return
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from oauthcli.errors import ConfigError
-from oauthcli.redact import SECRETS, Secrets
+from oauthcli.redact import Secrets
 
 # `$$`, or `${...}` with no nested braces, or a lone `$` (kept as written).
 _TOKEN = re.compile(r"\$\$|\$\{([^{}]*)\}")
@@ -61,7 +61,7 @@ class Resolver:
     profile: str
     environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
     refresh_token: Callable[[], str | None] | None = None
-    secrets: Secrets = field(default_factory=lambda: SECRETS)
+    secrets: Secrets = field(default_factory=Secrets)
 
     def resolve(self, text: str, where: str, encode: Encoder | None = None) -> str:
         """Substitute every reference in ``text``; ``encode`` is applied to substituted values."""

@@ -7,10 +7,10 @@ import re
 from collections.abc import Mapping, Sequence
 
 from oauthcli.config.model import Profile
-from oauthcli.errors import ConfigError, UsageError
+from oauthcli.errors import ConfigError, ExitCode, UsageError
 from oauthcli.export.shells import DEFAULT_EXPORT, ExportVar, check_name, check_value
-from oauthcli.grants.driver import Runtime
 from oauthcli.token import Token
+from oauthcli.world import World
 
 # Normalized fields that are not secrets; everything else exported is treated as one.
 PUBLIC_FIELDS = frozenset(
@@ -34,7 +34,7 @@ def _expand(prefix: str, profile: str) -> str:
     return prefix.replace("{PROFILE}", re.sub(r"[^A-Za-z0-9]", "_", profile).upper())
 
 
-def plan(rt: Runtime, names: Sequence[str], prefixes: Sequence[str]) -> list[tuple[str, str]]:
+def plan(rt: World, names: Sequence[str], prefixes: Sequence[str]) -> list[tuple[str, str]]:
     """Each profile with its prefix; every variable name checked before any request is sent."""
     for item in prefixes:
         target, sep, _ = item.partition("=")
@@ -111,10 +111,10 @@ def exec_command(
 class CommandNotFound(ConfigError):
     """COMMAND of `exec` does not exist (exit 127, as shells do; POSIX 2.8.2)."""
 
-    exit_code = 127  # type: ignore[assignment]
+    exit_code = ExitCode.COMMAND_NOT_FOUND
 
 
 class CommandNotExecutable(ConfigError):
     """COMMAND of `exec` exists but cannot be executed (exit 126, as shells do)."""
 
-    exit_code = 126  # type: ignore[assignment]
+    exit_code = ExitCode.CANNOT_EXECUTE

@@ -7,56 +7,19 @@ neither the network nor `requests` (SPEC §8).
 from __future__ import annotations
 
 import logging
-import os
-import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from oauthcli.config.model import Config, Profile
-from oauthcli.config.refs import Resolver
+from oauthcli.config.model import Profile
 from oauthcli.errors import ConfigError, OAuthCliError, UsageError
-from oauthcli.redact import SECRETS
-from oauthcli.store.file import State, Store, fingerprint
+from oauthcli.store.state import State, fingerprint
 from oauthcli.token import Token
 
 log = logging.getLogger("oauthcli")
 
 if TYPE_CHECKING:
-    import requests
-
-
-@dataclass
-class Runtime:
-    """The world a command runs in: configuration, state, environment, clock, HTTP session."""
-
-    load_config: Callable[[], Config]
-    store: Store
-    environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
-    clock: Callable[[], float] = time.time
-    sleep: Callable[[float], None] = time.sleep
-    _config: Config | None = None
-    _session: requests.Session | None = None
-
-    @property
-    def config(self) -> Config:
-        if self._config is None:  # parsed once per run
-            self._config = self.load_config()
-        return self._config
-
-    @property
-    def session(self) -> requests.Session:
-        if self._session is None:
-            from oauthcli.wire.http import new_session
-
-            self._session = new_session(pool_size=64)
-        return self._session
-
-    def profile(self, name: str) -> Profile:
-        return self.config.profile(name)
-
-    def resolver(self, profile: Profile, refresh_token: str | None = None) -> Resolver:
-        return Resolver(profile.name, self.environ, lambda: refresh_token, SECRETS)
+    from oauthcli.world import World
 
 
 def is_fresh(state: State | None, profile: Profile, now: float, min_valid: float | None) -> bool:
@@ -67,7 +30,7 @@ def is_fresh(state: State | None, profile: Profile, now: float, min_valid: float
 
 
 def obtain(
-    rt: Runtime, profile: Profile, *, min_valid: float | None = None, force: bool = False
+    rt: World, profile: Profile, *, min_valid: float | None = None, force: bool = False
 ) -> Token:
     """A token with more than ``min_valid`` seconds left: stored, or refreshed (once)."""
     if min_valid is not None and not 0 <= min_valid < float("inf"):
@@ -76,7 +39,7 @@ def obtain(
         state = rt.store.read(profile.name)
         if is_fresh(state, profile, rt.clock(), min_valid):
             assert state is not None
-            SECRETS.add(state.token.access_token)
+            rt.secrets.add(state.token.access_token)
             return state.token
     with rt.store.lock(profile.name, profile.lock_timeout):
         state = rt.store.read(profile.name)  # another process may have refreshed meanwhile
@@ -86,13 +49,13 @@ def obtain(
         return _refresh_locked(rt, profile, state)
 
 
-def refresh(rt: Runtime, profile: Profile) -> Token:
+def refresh(rt: World, profile: Profile) -> Token:
     """Always ask the token endpoint; under the lock, so the latest refresh token is sent."""
     with rt.store.lock(profile.name, profile.lock_timeout):
         return _refresh_locked(rt, profile, rt.store.read(profile.name))
 
 
-def _refresh_locked(rt: Runtime, profile: Profile, state: State | None) -> Token:
+def _refresh_locked(rt: World, profile: Profile, state: State | None) -> Token:
     from urllib.parse import urlsplit
 
     from oauthcli.wire import http
@@ -112,17 +75,15 @@ def _refresh_locked(rt: Runtime, profile: Profile, state: State | None) -> Token
         _keep_rotated(rt, profile, state, data, configured)
         raise
     rotated = token.refresh_token or current
-    SECRETS.add_all([token.access_token, token.refresh_token, token.id_token])
+    rt.secrets.add_all([token.access_token, token.refresh_token, token.id_token])
     # Durably stored before success is reported: a rotated refresh token is never lost.
-    rt.store.write(
-        profile.name,
-        State(token, rotated, fingerprint(configured)),
-    )
+    expected = state.generation if state else 0
+    rt.store.write(profile.name, State(token, rotated, fingerprint(configured)), expected)
     return token
 
 
 def _keep_rotated(
-    rt: Runtime, profile: Profile, state: State | None, data: dict[str, Any], configured: str | None
+    rt: World, profile: Profile, state: State | None, data: dict[str, Any], configured: str | None
 ) -> None:
     """An unusable answer may still carry a rotated refresh token: the old one is dead now."""
     from oauthcli.token import dig
@@ -130,9 +91,10 @@ def _keep_rotated(
     rotated = dig(data, profile.field_path("refresh_token"))
     if not isinstance(rotated, str) or not rotated:
         return
-    SECRETS.add(rotated)
+    rt.secrets.add(rotated)
     kept = state.token if state else Token("", expires_at=0.0, obtained_at=rt.clock())
-    rt.store.write(profile.name, State(kept, rotated, fingerprint(configured)))
+    expected = state.generation if state else 0
+    rt.store.write(profile.name, State(kept, rotated, fingerprint(configured)), expected)
 
 
 def _token_from(data: dict[str, Any], profile: Profile, now: float) -> Token:
@@ -149,20 +111,20 @@ def _token_from(data: dict[str, Any], profile: Profile, now: float) -> Token:
     return token
 
 
-def _configured_refresh_token(rt: Runtime, profile: Profile) -> str | None:
+def _configured_refresh_token(rt: World, profile: Profile) -> str | None:
     if profile.refresh_token is None:
         return None
     return rt.resolver(profile).resolve(profile.refresh_token, "refresh_token") or None
 
 
-def current_refresh_token(rt: Runtime, profile: Profile) -> str | None:
+def current_refresh_token(rt: World, profile: Profile) -> str | None:
     """What ``${refresh_token}`` resolves to now (for dry runs and revocation)."""
     configured = _configured_refresh_token(rt, profile)
     state = rt.store.read(profile.name)
     return state.current_refresh_token(configured) if state else configured
 
 
-def dry_run(rt: Runtime, profile: Profile) -> str:
+def dry_run(rt: World, profile: Profile) -> str:
     """The request `refresh` would send, secrets redacted; nothing is sent."""
     from oauthcli.wire.request import build_request, describe
 
@@ -177,7 +139,7 @@ def dry_run(rt: Runtime, profile: Profile) -> str:
     return describe(request)
 
 
-def with_discovery(rt: Runtime, profile: Profile) -> Profile:
+def with_discovery(rt: World, profile: Profile) -> Profile:
     """Fill token_url (and revocation_url) from the issuer's metadata when not given."""
     if profile.token_url or not profile.issuer:
         return profile
@@ -195,7 +157,7 @@ Outcome = tuple[str, "Token | OAuthCliError"]
 
 
 def refresh_many(
-    rt: Runtime,
+    rt: World,
     names: list[str],
     on_done: Callable[[str, Token | OAuthCliError], None] | None = None,
     max_workers: int = 64,

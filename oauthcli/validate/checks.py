@@ -13,16 +13,18 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from oauthcli.config.model import HTTP_METHODS, Profile, schema_error
+from oauthcli.config.model import Profile
+from oauthcli.config.schema import HTTP_METHODS, schema_error
 from oauthcli.errors import InvalidTokenError, OAuthCliError, TransientError
-from oauthcli.grants.driver import Runtime, obtain
-from oauthcli.redact import SECRETS, mask
+from oauthcli.grants.driver import obtain
+from oauthcli.redact import Secrets, mask
 from oauthcli.token import Token, iso8601
 from oauthcli.validate import jwt as jwt_checks
 from oauthcli.validate.jwt import ERROR, FAIL, PASS, SKIPPED, Check, Jwt
 from oauthcli.wire import discovery, http
 from oauthcli.wire.request import TokenRequest, check_url
 from oauthcli.wire.response import check_response
+from oauthcli.world import World
 
 DEFAULT_LEEWAY = 30.0
 
@@ -59,9 +61,9 @@ class Report:
         error.exit_code = broken.error.exit_code
         return error
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, secrets: Secrets) -> dict[str, Any]:
         checks = [
-            {"name": c.name, "result": c.result, "detail": SECRETS.redact_text(c.detail)}
+            {"name": c.name, "result": c.result, "detail": secrets.redact_text(c.detail)}
             for c in self.checks
         ]
         return {"profile": self.profile, "valid": self.valid, "checks": checks}
@@ -77,7 +79,7 @@ class Subject:
 
 
 def stored_subject(
-    rt: Runtime, profile: Profile, *, refresh: bool = False, min_valid: float | None = None
+    rt: World, profile: Profile, *, refresh: bool = False, min_valid: float | None = None
 ) -> Subject:
     """The stored token; only with ``refresh`` is a stale or missing one refreshed first."""
     if refresh:
@@ -86,13 +88,13 @@ def stored_subject(
     state = rt.store.read(profile.name)
     if state is None:
         return Subject(None, "stored")
-    SECRETS.add(state.token.access_token)
+    rt.secrets.add(state.token.access_token)
     return Subject(state.token.access_token, "stored", state.token)
 
 
-def given_subject(value: str, source: str) -> Subject:
+def given_subject(value: str, source: str, secrets: Secrets) -> Subject:
     token = value.strip()
-    SECRETS.add(token)
+    secrets.add(token)
     return Subject(token or None, source)
 
 
@@ -117,7 +119,7 @@ class Settings:
     probe: Probe | None = None
 
 
-def settings(rt: Runtime, profile: Profile) -> Settings:
+def settings(rt: World, profile: Profile) -> Settings:
     """The `validate` mapping, references resolved: a ConfigError before anything is sent."""
     raw = dict(profile.validate or {})
     resolve = rt.resolver(profile).resolve
@@ -127,12 +129,12 @@ def settings(rt: Runtime, profile: Profile) -> Settings:
         raise schema_error(source, profile.name, "validate.issuer", "string", issuer)
     leeway = _leeway(raw.get("leeway", DEFAULT_LEEWAY), source, profile.name)
     return Settings(
-        introspection_url=_url(raw, "introspection_url", resolve, profile, source),
-        jwks_url=_url(raw, "jwks_url", resolve, profile, source),
+        introspection_url=_url(raw, "introspection_url", resolve, profile, (source, rt.secrets)),
+        jwks_url=_url(raw, "jwks_url", resolve, profile, (source, rt.secrets)),
         issuer=resolve(issuer, "validate.issuer") if issuer else None,
         audience=_audience(raw.get("audience"), resolve, source, profile.name),
         leeway=leeway,
-        probe=_probe(raw.get("probe"), resolve, profile, source),
+        probe=_probe(raw.get("probe"), resolve, profile, source, rt.secrets),
     )
 
 
@@ -140,15 +142,20 @@ Resolve = Callable[[str, str], str]
 
 
 def _url(
-    raw: Mapping[str, Any], key: str, resolve: Resolve, profile: Profile, source: str
+    raw: Mapping[str, Any],
+    key: str,
+    resolve: Resolve,
+    profile: Profile,
+    where: tuple[str, Secrets],
 ) -> str | None:
+    source, secrets = where
     value = raw.get(key)
     if value is None:
         return None
     if not isinstance(value, str):
         raise schema_error(source, profile.name, f"validate.{key}", "string", value)
     resolved = resolve(value, f"validate.{key}")
-    check_url(resolved, profile, f"validate.{key}")
+    check_url(resolved, profile, f"validate.{key}", secrets)
     return resolved
 
 
@@ -167,7 +174,9 @@ def _audience(value: Any, resolve: Resolve, source: str, name: str) -> tuple[str
     return tuple(resolve(v, "validate.audience") for v in values)
 
 
-def _probe(value: Any, resolve: Resolve, profile: Profile, source: str) -> Probe | None:
+def _probe(
+    value: Any, resolve: Resolve, profile: Profile, source: str, secrets: Secrets
+) -> Probe | None:
     if value is None:
         return None
     method = str(value.get("method", "GET")).upper()
@@ -181,7 +190,7 @@ def _probe(value: Any, resolve: Resolve, profile: Profile, source: str) -> Probe
     if not isinstance(headers, dict):
         raise schema_error(source, profile.name, "validate.probe.headers", "mapping", headers)
     url = resolve(value["url"], "validate.probe.url")
-    check_url(url, profile, "validate.probe.url")
+    check_url(url, profile, "validate.probe.url", secrets)
     resolved = {str(k): resolve(str(v), f"validate.probe.headers.{k}") for k, v in headers.items()}
     return Probe(url, method, status, resolved)
 
@@ -191,7 +200,7 @@ def _probe(value: Any, resolve: Resolve, profile: Profile, source: str) -> Probe
 
 @dataclass
 class _Run:
-    rt: Runtime
+    rt: World
     profile: Profile
     settings: Settings
     subject: Subject
@@ -223,7 +232,7 @@ def _unconfigured(run: _Run, setting: str, key: str) -> str:
 
 
 def validate(
-    rt: Runtime, profile: Profile, subject: Subject, min_valid: float | None = None
+    rt: World, profile: Profile, subject: Subject, min_valid: float | None = None
 ) -> Report:
     """Run every check on ``subject``; never refreshes (see ``stored_subject``)."""
     conf = settings(rt, profile)
@@ -318,10 +327,12 @@ def _introspection(run: _Run) -> Check:
     from oauthcli.wire.revoke import client_auth
 
     if not run.settings.introspection_url:  # an explicit one was checked with the settings
-        check_url(url, run.profile, "introspection_endpoint (issuer metadata)")
+        check_url(url, run.profile, "introspection_endpoint (issuer metadata)", run.rt.secrets)
     headers, body = client_auth(run.profile, run.rt.resolver(run.profile))
     body.update({"token": run.token, "token_type_hint": "access_token"})
-    request = TokenRequest("POST", url, headers, {}, urlencode(body).encode("ascii"))
+    request = TokenRequest(
+        "POST", url, headers, {}, urlencode(body).encode("ascii"), run.rt.secrets
+    )
     result = http.send(request, run.profile, run.rt.session, run.rt.sleep)
     host = urlsplit(url).hostname or url
     data = check_response(result, run.profile, host)
@@ -339,7 +350,7 @@ def _probe_check(run: _Run) -> Check:
     if probe is None:
         return Check("probe", SKIPPED, "not configured (validate.probe)")
     headers = {**probe.headers, "Authorization": f"Bearer {run.token}"}
-    request = TokenRequest(probe.method, probe.url, headers)
+    request = TokenRequest(probe.method, probe.url, headers, secrets=run.rt.secrets)
     result = http.send(request, run.profile, run.rt.session, run.rt.sleep)
     parts = urlsplit(probe.url)
     where = f"{probe.method} {parts.hostname}{parts.path or '/'}"  # no query: it may hold secrets

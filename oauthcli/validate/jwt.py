@@ -1,7 +1,7 @@
 """The JWT checks of `validate`: parse the token, check its claims (exp, nbf, iss, aud) and
 verify its signature with a key from a JWK Set.
 
-Pure functions of the token, the settings and the clock: no Runtime, no network. The JWK Set
+Pure functions of the token, the settings and the clock: no World, no network. The JWK Set
 comes through a ``KeySource`` that ``validation`` supplies. PyJWT loads only inside ``_verify``,
 so importing this module stays cheap.
 

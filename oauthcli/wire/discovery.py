@@ -6,10 +6,8 @@ timeouts) and cached in the state dir as 0600 files with a TTL.
 
 from __future__ import annotations
 
-import hashlib
-import json
+import contextlib
 import logging
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -17,8 +15,8 @@ from oauthcli.errors import BadResponseError, ConfigError, OAuthCliError, Transi
 
 if TYPE_CHECKING:
     from oauthcli.config.model import Profile
-    from oauthcli.grants.driver import Runtime
     from oauthcli.wire.response import HttpResult
+    from oauthcli.world import World
 
 log = logging.getLogger("oauthcli.discovery")
 
@@ -37,12 +35,12 @@ def well_known_urls(issuer: str) -> list[str]:
     ]
 
 
-def discover(rt: Runtime, profile: Profile) -> dict[str, Any]:
+def discover(rt: World, profile: Profile) -> dict[str, Any]:
     """The issuer's metadata, cached in the state dir for a day."""
     issuer = rt.resolver(profile).resolve(profile.issuer or "", "issuer")
     from oauthcli.wire.request import check_url
 
-    check_url(issuer, profile, "issuer")
+    check_url(issuer, profile, "issuer", rt.secrets)
     cached = read_cache(rt, "discovery", issuer, CACHE_TTL)
     if cached is not None:
         return cached
@@ -66,9 +64,7 @@ def discover(rt: Runtime, profile: Profile) -> dict[str, Any]:
     )
 
 
-def endpoint(
-    rt: Runtime, profile: Profile, explicit: str | None, key: str, where: str
-) -> str | None:
+def endpoint(rt: World, profile: Profile, explicit: str | None, key: str, where: str) -> str | None:
     """An endpoint URL: the explicit setting wins, else the issuer's metadata ``key``, else None."""
     if explicit:
         return rt.resolver(profile).resolve(explicit, where)
@@ -78,7 +74,7 @@ def endpoint(
     return value if isinstance(value, str) and value else None
 
 
-def _fetch_metadata(rt: Runtime, profile: Profile, url: str) -> dict[str, Any]:
+def _fetch_metadata(rt: World, profile: Profile, url: str) -> dict[str, Any]:
     from oauthcli.wire.response import parse_body
 
     result = _get(rt, profile, url)
@@ -97,11 +93,11 @@ def _check_issuer(metadata: dict[str, Any], issuer: str, url: str) -> None:
         log.warning("%s names issuer %s, not the configured %s", url, published, issuer)
 
 
-def _get(rt: Runtime, profile: Profile, url: str) -> HttpResult:
+def _get(rt: World, profile: Profile, url: str) -> HttpResult:
     from oauthcli.wire import http
     from oauthcli.wire.request import JSON, TokenRequest
 
-    request = TokenRequest("GET", url, {"Accept": JSON})
+    request = TokenRequest("GET", url, {"Accept": JSON}, secrets=rt.secrets)
     return http.send(request, profile, rt.session, rt.sleep)
 
 
@@ -109,7 +105,7 @@ def _get(rt: Runtime, profile: Profile, url: str) -> HttpResult:
 
 
 def jwks(
-    rt: Runtime, profile: Profile, url: str, *, refetch: bool = False, where: str = "jwks_uri"
+    rt: World, profile: Profile, url: str, *, refetch: bool = False, where: str = "jwks_uri"
 ) -> tuple[dict[str, Any], bool]:
     """The JWK Set at ``url`` and whether it came from the network (not the cache).
 
@@ -118,7 +114,7 @@ def jwks(
     from oauthcli.wire.request import check_url
     from oauthcli.wire.response import check_response
 
-    check_url(url, profile, where)
+    check_url(url, profile, where, rt.secrets)
     if not refetch:
         cached = read_cache(rt, "jwks", url, JWKS_TTL)
         if cached is not None:
@@ -132,30 +128,10 @@ def jwks(
     return data, True
 
 
-# --- the cache --------------------------------------------------------------------------------
+def read_cache(rt: World, kind: str, key: str, ttl: float) -> dict[str, Any] | None:
+    return rt.cache.get_fetched(kind, key, ttl, rt.clock())
 
 
-def cache_path(rt: Runtime, kind: str, key: str) -> Path:
-    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
-    return rt.store.directory / f".{kind}-{digest}.json"
-
-
-def read_cache(rt: Runtime, kind: str, key: str, ttl: float) -> dict[str, Any] | None:
-    """The cached document, or None when missing, unreadable, for another key, or stale."""
-    try:
-        with open(cache_path(rt, kind, key), encoding="utf-8") as handle:
-            cached = json.load(handle)
-    except (OSError, ValueError):
-        return None
-    if not isinstance(cached, dict) or cached.get("key") not in (key, None):
-        return None
-    fetched_at = cached.get("fetched_at")
-    if not isinstance(fetched_at, (int, float)) or not 0 <= rt.clock() - fetched_at <= ttl:
-        return None
-    document = cached.get("metadata")
-    return document if isinstance(document, dict) else None
-
-
-def write_cache(rt: Runtime, kind: str, key: str, document: dict[str, Any]) -> None:
-    payload = json.dumps({"fetched_at": rt.clock(), "key": key, "metadata": document})
-    rt.store.write_text(cache_path(rt, kind, key), payload)
+def write_cache(rt: World, kind: str, key: str, document: dict[str, Any]) -> None:
+    with contextlib.suppress(OSError, OAuthCliError, TypeError, ValueError):
+        rt.cache.put_fetched(kind, key, document, rt.clock())

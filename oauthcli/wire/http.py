@@ -183,7 +183,7 @@ def _send_once(
     with response:
         body = _read_capped(response, host)
         headers = {k.lower(): v for k, v in response.headers.items()}
-        return HttpResult(response.status_code, headers, body)
+        return HttpResult(response.status_code, headers, body, request.secrets)
 
 
 def _read_capped(response: requests.Response, host: str) -> bytes:

@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl, quote_plus, urlencode, urlsplit
 from oauthcli.config.model import Profile
 from oauthcli.config.refs import Resolver
 from oauthcli.errors import ConfigError
-from oauthcli.redact import SECRETS, Secrets, is_secret_key, mask, redact_value, register_fields
+from oauthcli.redact import Secrets, is_secret_key, mask, redact_value, register_fields
 
 FORM = "application/x-www-form-urlencoded"
 JSON = "application/json"
@@ -29,6 +29,8 @@ class TokenRequest:
     headers: Mapping[str, str]
     params: Mapping[str, str] = field(default_factory=dict)
     body: bytes | None = None
+    # the run's registry: what this request resolves, and what its answer carries, is secret
+    secrets: Secrets = field(default_factory=Secrets, compare=False, repr=False)
 
 
 def body_format(profile: Profile, headers: Mapping[str, str]) -> str:
@@ -41,7 +43,7 @@ def body_format(profile: Profile, headers: Mapping[str, str]) -> str:
 
 def build_request(profile: Profile, resolver: Resolver) -> TokenRequest:
     url = resolver.resolve(profile.token_url or "", "token_url")
-    check_url(url, profile, "token_url")
+    check_url(url, profile, "token_url", resolver.secrets)
     headers = {k: resolver.resolve(v, f"headers.{k}") for k, v in profile.headers.items()}
     params = {k: resolver.resolve(v, f"params.{k}") for k, v in profile.params.items()}
     fmt = body_format(profile, headers)
@@ -51,8 +53,8 @@ def build_request(profile: Profile, resolver: Resolver) -> TokenRequest:
     if profile.auth:
         headers["Authorization"] = basic_auth(profile.auth, resolver)
     headers.setdefault("Accept", JSON)
-    register_fields({**headers, **params}, SECRETS)
-    return TokenRequest(profile.method, url, headers, params, body)
+    register_fields({**headers, **params}, resolver.secrets)
+    return TokenRequest(profile.method, url, headers, params, body, resolver.secrets)
 
 
 def _encode_body(body: Any, fmt: str, resolver: Resolver) -> bytes | None:
@@ -62,10 +64,10 @@ def _encode_body(body: Any, fmt: str, resolver: Resolver) -> bytes | None:
         # Substituted values are encoded for the body's syntax; the literal text is kept as is.
         encode = _json_escape if fmt == "json" else _form_escape
         text = resolver.resolve(body, "body", encode)
-        register_fields(_parse_text(text, fmt), SECRETS)
+        register_fields(_parse_text(text, fmt), resolver.secrets)
         return text.encode("utf-8")
     resolved = _resolve_tree(body, resolver, "body")
-    register_fields(resolved, SECRETS)  # literal secrets in the profile are secrets too
+    register_fields(resolved, resolver.secrets)  # literal secrets in the profile are secrets too
     if fmt == "json":
         return json.dumps(resolved).encode("utf-8")
     pairs = [(k, "" if v is None else _scalar(v)) for k, v in resolved.items()]
@@ -111,10 +113,10 @@ def basic_auth(auth: Mapping[str, str], resolver: Resolver) -> str:
     """RFC 6749 §2.3.1: each part form-urlencoded, then base64 of ``id:secret``."""
     client_id = resolver.resolve(auth["client_id"], "auth.client_id")
     secret = resolver.resolve(auth["client_secret"], "auth.client_secret")
-    SECRETS.add(secret)
+    resolver.secrets.add(secret)
     raw = f"{quote_plus(client_id, safe='')}:{quote_plus(secret, safe='')}"
     value = "Basic " + base64.b64encode(raw.encode("utf-8")).decode("ascii")
-    SECRETS.add(value.split(" ", 1)[1])
+    resolver.secrets.add(value.split(" ", 1)[1])
     return value
 
 
@@ -129,11 +131,11 @@ def is_loopback(host: str | None) -> bool:
         return False
 
 
-def check_url(url: str, profile: Profile, where: str) -> None:
+def check_url(url: str, profile: Profile, where: str, secrets: Secrets) -> None:
     """Refuse plain http:// to a non-loopback host before any connection (SPEC §7)."""
     try:
         parts = urlsplit(url)
-        SECRETS.add(parts.password)  # a password in the URL's userinfo is a secret too
+        secrets.add(parts.password)  # a password in the URL's userinfo is a secret too
         host = parts.hostname
     except ValueError as exc:
         raise ConfigError(f"profile {profile.name!r}, field {where}: invalid URL: {exc}") from None
@@ -147,7 +149,7 @@ def check_url(url: str, profile: Profile, where: str) -> None:
         )
 
 
-def describe(request: TokenRequest, secrets: Secrets = SECRETS) -> str:
+def describe(request: TokenRequest) -> str:
     """The request as text, every secret redacted (for --dry-run and -v)."""
     query = f"?{urlencode(dict(request.params))}" if request.params else ""
     lines = [f"{request.method} {request.url}{query}"]
@@ -156,7 +158,7 @@ def describe(request: TokenRequest, secrets: Secrets = SECRETS) -> str:
         lines.append(f"{key}: {shown}")
     if request.body is not None:
         lines += ["", _describe_body(request)]
-    return secrets.redact_text("\n".join(lines))
+    return request.secrets.redact_text("\n".join(lines))
 
 
 def _redact_header(key: str, value: str) -> str:
@@ -172,7 +174,7 @@ def _describe_body(request: TokenRequest) -> str:
     content_type = next((v for k, v in request.headers.items() if k.lower() == "content-type"), "")
     if "json" in content_type.lower():
         try:
-            return json.dumps(redact_value(json.loads(text), SECRETS))
+            return json.dumps(redact_value(json.loads(text), request.secrets))
         except ValueError:
             return text
     pairs = parse_qsl(text, keep_blank_values=True)

@@ -6,13 +6,13 @@ import json
 import logging
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
 from oauthcli.config.model import Profile
 from oauthcli.errors import BadResponseError, ProviderError, TransientError
-from oauthcli.redact import SECRETS, redact_value, register_fields
+from oauthcli.redact import Secrets, redact_value, register_fields
 from oauthcli.token import dig
 from oauthcli.wire.request import FORM
 
@@ -34,6 +34,7 @@ class HttpResult:
     status: int
     headers: Mapping[str, str]
     body: bytes
+    secrets: Secrets = field(default_factory=Secrets, compare=False, repr=False)  # the request's
 
 
 def parse_body(result: HttpResult) -> dict[str, Any] | None:
@@ -64,24 +65,27 @@ def check_response(result: HttpResult, profile: Profile, host: str) -> dict[str,
     if 300 <= result.status < 400:
         location = result.headers.get("location", "(no Location)")
         raise BadResponseError(
-            f"{host} answered HTTP {result.status} redirecting to {SECRETS.redact_text(location)}; "
+            f"{host} answered HTTP {result.status} redirecting to "
+            f"{result.secrets.redact_text(location)}; "
             "redirects are not followed because they would resend secrets",
             hint="set token_url to the final URL",
         )
     data = parse_body(result)
     if data is not None:
-        register_fields(data, SECRETS)
+        register_fields(data, result.secrets)
         for name in ("access_token", "refresh_token", "id_token"):  # also at mapped paths
-            SECRETS.add(dig(data, profile.field_path(name)))
-        log.debug("response: HTTP %s %s", result.status, json.dumps(redact_value(data, SECRETS)))
+            result.secrets.add(dig(data, profile.field_path(name)))
+        log.debug(
+            "response: HTTP %s %s", result.status, json.dumps(redact_value(data, result.secrets))
+        )
     else:
         log.debug("response: HTTP %s, %d bytes, not JSON or form", result.status, len(result.body))
-    error = _oauth_error(data, profile)
+    error = _oauth_error(data, profile, result.secrets)
     if result.status == 429 or result.status >= 500:
         detail = f" ({error[0]})" if error else ""
         raise TransientError(f"{host} answered HTTP {result.status}{detail}", hint=_later(result))
     if error or result.status >= 400:
-        raise _provider_error(result.status, error, host)
+        raise _provider_error(result.status, error, host, result.secrets)
     if not 200 <= result.status < 300:
         raise BadResponseError(f"{host} answered HTTP {result.status}")
     if data is None:
@@ -100,7 +104,9 @@ def _kind(result: HttpResult) -> str:
     return f"a body that is neither JSON nor form data ({content_type})"
 
 
-def _oauth_error(data: dict[str, Any] | None, profile: Profile) -> tuple[str, str | None] | None:
+def _oauth_error(
+    data: dict[str, Any] | None, profile: Profile, secrets: Secrets
+) -> tuple[str, str | None] | None:
     if data is None:
         return None
 
@@ -111,25 +117,27 @@ def _oauth_error(data: dict[str, Any] | None, profile: Profile) -> tuple[str, st
         return None
     if isinstance(error, dict):  # {"error": {"code": …, "message": …}} shapes
         code = error.get("code") or error.get("status") or "error"
-        return str(code), _short(error.get("message"))
+        return str(code), _short(error.get("message"), secrets)
     description = dig(data, profile.field_path("error_description")) or data.get("message")
-    return str(error), _short(description)
+    return str(error), _short(description, secrets)
 
 
-def _short(value: Any) -> str | None:
+def _short(value: Any, secrets: Secrets) -> str | None:
     if value is None:
         return None
     text = " ".join(str(value).split())
-    return SECRETS.redact_text(text[:300])
+    return secrets.redact_text(text[:300])
 
 
-def _provider_error(status: int, error: tuple[str, str | None] | None, host: str) -> ProviderError:
+def _provider_error(
+    status: int, error: tuple[str, str | None] | None, host: str, secrets: Secrets
+) -> ProviderError:
     if error is None:
         return ProviderError(f"{host} refused the request: HTTP {status}", status=status)
     code, description = error
     detail = f": {description}" if description else ""
     return ProviderError(
-        f"{host} refused the request: {SECRETS.redact_text(code)}{detail} (HTTP {status})",
+        f"{host} refused the request: {secrets.redact_text(code)}{detail} (HTTP {status})",
         hint=HINTS.get(code),
         error=code,
         error_description=description,

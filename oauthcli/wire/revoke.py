@@ -8,10 +8,11 @@ from urllib.parse import urlsplit
 
 from oauthcli.config.model import Profile
 from oauthcli.errors import ConfigError
-from oauthcli.grants.driver import Runtime, current_refresh_token
+from oauthcli.grants.driver import current_refresh_token
+from oauthcli.world import World
 
 
-def forget(rt: Runtime, name: str, do_revoke: bool) -> str:
+def forget(rt: World, name: str, do_revoke: bool) -> str:
     """Delete the stored state; with ``do_revoke``, revoke at the provider first."""
     revoked = ""
     if do_revoke:
@@ -23,7 +24,7 @@ def forget(rt: Runtime, name: str, do_revoke: bool) -> str:
     return revoked + ("stored token deleted" if deleted else "no stored token")
 
 
-def revoke(rt: Runtime, profile: Profile) -> str:
+def revoke(rt: World, profile: Profile) -> str:
     """POST token=<refresh token> to the revocation endpoint, authenticated as the client."""
     from oauthcli.wire import http
     from oauthcli.wire.request import TokenRequest, check_url
@@ -38,10 +39,10 @@ def revoke(rt: Runtime, profile: Profile) -> str:
     if not token:
         return "nothing to revoke"
     resolver = rt.resolver(profile, token)
-    check_url(url, profile, "revocation_url")
+    check_url(url, profile, "revocation_url", rt.secrets)
     headers, body = client_auth(profile, resolver)
     body.update({"token": token, "token_type_hint": hint})
-    request = TokenRequest("POST", url, headers, {}, _form(body))
+    request = TokenRequest("POST", url, headers, {}, _form(body), rt.secrets)
     result = http.send(request, profile, rt.session)
     host = urlsplit(url).hostname or url
     if result.status != 200:  # RFC 7009 §2.2: 200 whether or not the token was valid
@@ -50,7 +51,7 @@ def revoke(rt: Runtime, profile: Profile) -> str:
     return f"{hint.replace('_', ' ')} revoked at {host}"
 
 
-def _revocation_url(rt: Runtime, profile: Profile) -> str:
+def _revocation_url(rt: World, profile: Profile) -> str:
     if profile.revocation_url:
         return rt.resolver(profile).resolve(profile.revocation_url, "revocation_url")
     if profile.issuer:

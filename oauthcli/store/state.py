@@ -1,0 +1,56 @@
+"""The stored state of one grant: its token, the rotated refresh token, and a generation."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, replace
+
+from oauthcli.token import Token
+
+VERSION = 1
+
+
+def fingerprint(refresh_token: str | None) -> str | None:
+    if not refresh_token:
+        return None
+    import hashlib  # here, not at the top: OpenSSL's start-up is off the cached token path
+
+    return hashlib.sha256(refresh_token.encode("utf-8")).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class State:
+    token: Token
+    rotated_refresh_token: str | None = None
+    refresh_token_fingerprint: str | None = None  # of the configured initial refresh token
+    generation: int = 0  # bumped by every write: the compare-and-swap counter
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        data["token"] = self.token.to_dict()
+        data["version"] = VERSION
+        return json.dumps(data, indent=1, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> State:
+        data = json.loads(text)
+        if not isinstance(data, dict) or data.get("version") != VERSION:
+            raise ValueError("not a state file of this version")
+        generation = data.get("generation", 0)
+        if not isinstance(generation, int) or isinstance(generation, bool) or generation < 0:
+            raise ValueError("bad generation")
+        return cls(
+            token=Token.from_dict(data["token"]),
+            rotated_refresh_token=data.get("rotated_refresh_token"),
+            refresh_token_fingerprint=data.get("refresh_token_fingerprint"),
+            generation=generation,
+        )
+
+    def with_generation(self, generation: int) -> State:
+        return replace(self, generation=generation)
+
+    def current_refresh_token(self, configured: str | None) -> str | None:
+        """The rotated token, unless a person has configured a different one since."""
+        if self.rotated_refresh_token and self.refresh_token_fingerprint == fingerprint(configured):
+            return self.rotated_refresh_token
+        return configured or self.rotated_refresh_token

@@ -1,0 +1,116 @@
+"""The injected world: everything a run touches outside its own code, in one object.
+
+Built once by ``main(argv, world=None)`` (the console script, the Typer app, the Python API) and
+passed down, the way httpie passes its ``Environment``: environment variables, streams, clock,
+sleep, the secrets registry, the token store, the local cache, the HTTP session and the
+profiles file. Tests build their own instead of swapping ``sys.stdout`` or module globals.
+Everything expensive (store, session, configuration) is made on first use, so the cached
+`token` path pays only for what it touches.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import IO, TYPE_CHECKING
+
+from oauthcli.redact import Secrets
+
+if TYPE_CHECKING:
+    import requests
+
+    from oauthcli.config.model import Config, Profile
+    from oauthcli.config.refs import Resolver
+    from oauthcli.render import Output
+    from oauthcli.store.base import TokenStore
+    from oauthcli.store.localcache import LocalCache
+
+
+@dataclass
+class Options:
+    """The global options of one run (SPEC §3)."""
+
+    config: str | None = None
+    state_dir: str | None = None
+    store: str | None = None
+    verbose: bool = False
+    quiet: bool = False
+    no_color: bool = False
+
+
+@dataclass
+class World:
+    environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
+    stdin: IO[str] = field(default_factory=lambda: sys.stdin)
+    stdout: IO[str] = field(default_factory=lambda: sys.stdout)
+    stderr: IO[str] = field(default_factory=lambda: sys.stderr)
+    clock: Callable[[], float] = time.time
+    sleep: Callable[[float], None] = time.sleep
+    secrets: Secrets = field(default_factory=Secrets)
+    options: Options = field(default_factory=Options)
+    argv: list[str] = field(default_factory=list)  # the command line as given (exec needs `--`)
+    _made: dict[str, object] = field(default_factory=dict, repr=False)
+
+    def _once(self, name: str, make: Callable[[], object]) -> object:
+        if name not in self._made:
+            self._made[name] = make()
+        return self._made[name]
+
+    @property
+    def output(self) -> Output:
+        from oauthcli.render import Output
+
+        def make() -> Output:
+            no_color = self.options.no_color or "NO_COLOR" in self.environ
+            return Output(self.stdout, self.stderr, self.options.quiet, not no_color,
+                          self.environ, self.secrets)  # fmt: skip
+
+        return self._once("output", make)  # type: ignore[return-value]
+
+    @property
+    def state_dir(self) -> os.PathLike[str]:
+        from oauthcli.store.file import default_dir
+
+        return self._once(  # type: ignore[return-value]
+            "state_dir", lambda: default_dir(self.options.state_dir, self.environ)
+        )
+
+    @property
+    def cache(self) -> LocalCache:
+        from oauthcli.store.localcache import LocalCache
+
+        return self._once("cache", lambda: LocalCache(self.state_dir))  # type: ignore[return-value]
+
+    @property
+    def store(self) -> TokenStore:
+        from oauthcli.store import open_store
+
+        return self._once("store", lambda: open_store(self))  # type: ignore[return-value]
+
+    @property
+    def config(self) -> Config:
+        from oauthcli.config import load
+        from oauthcli.config.cache import ParsedConfigCache
+
+        def make() -> Config:
+            cache = ParsedConfigCache(self.cache)
+            return load(self.options.config, self.environ, stdin=self.stdin, cache=cache)
+
+        return self._once("config", make)  # type: ignore[return-value]
+
+    @property
+    def session(self) -> requests.Session:
+        from oauthcli.wire.http import new_session
+
+        return self._once("session", lambda: new_session(pool_size=64))  # type: ignore[return-value]
+
+    def profile(self, name: str) -> Profile:
+        return self.config.profile(name)
+
+    def resolver(self, profile: Profile, refresh_token: str | None = None) -> Resolver:
+        from oauthcli.config.refs import Resolver
+
+        return Resolver(profile.name, self.environ, lambda: refresh_token, self.secrets)
