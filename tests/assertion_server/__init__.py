@@ -1,0 +1,39 @@
+"""Test infrastructure: an authorization server that checks signed assertions (RFC 7523
+client authentication and grant, Google service accounts, RFC 8693 token exchange, Entra-style
+federated client assertions) and a fake GitHub Actions OIDC issuer. See ``plugin`` for the
+fixtures and ``server``/``github`` for the APIs."""
+
+from .github import DEFAULT_SUBJECT, FakeGitHubOIDC
+from .keys import ALGORITHMS, KeyPair, generate_keypair
+from .loopback import RecordedRequest
+from .server import (
+    ASSERTION_TYPE,
+    ENTRA_AUDIENCE,
+    JWT_BEARER,
+    TOKEN_EXCHANGE,
+    TOKEN_TYPE_ACCESS,
+    TOKEN_TYPE_ID_TOKEN,
+    TOKEN_TYPE_JWT,
+    AssertionServer,
+    RegisteredClient,
+    ServiceAccount,
+)
+
+__all__ = [
+    "ALGORITHMS",
+    "ASSERTION_TYPE",
+    "DEFAULT_SUBJECT",
+    "ENTRA_AUDIENCE",
+    "JWT_BEARER",
+    "TOKEN_EXCHANGE",
+    "TOKEN_TYPE_ACCESS",
+    "TOKEN_TYPE_ID_TOKEN",
+    "TOKEN_TYPE_JWT",
+    "AssertionServer",
+    "FakeGitHubOIDC",
+    "KeyPair",
+    "RecordedRequest",
+    "RegisteredClient",
+    "ServiceAccount",
+    "generate_keypair",
+]
