@@ -945,3 +945,121 @@ def test_queued_response_and_clear(assertion_server: AssertionServer) -> None:
     assert len(assertion_server.requests_to("/token")) == 2
     assertion_server.clear_requests()
     assert assertion_server.requests == []
+
+
+# -- refresh, revocation, introspection with private_key_jwt ---------------------------------------
+def authed(
+    server: AssertionServer, client: RegisteredClient, url: str, aud: str | None = None, **form: str
+) -> requests.Response:
+    assertion = sign(client.keypair, client_claims(client.client_id, aud or server.token_url))
+    return post(url, client_assertion_type=ASSERTION_TYPE, client_assertion=assertion, **form)
+
+
+def test_refresh_with_private_key_jwt(
+    assertion_server: AssertionServer, make_assertion_client: Any
+) -> None:
+    client = make_assertion_client("ES256")
+    rt = assertion_server.issue_refresh_token(client, scope="read write", subject="alice")
+    body = assert_token(
+        authed(
+            assertion_server,
+            client,
+            assertion_server.token_url,
+            grant_type="refresh_token",
+            refresh_token=rt,
+            scope="read",
+        )
+    )
+    assert body["scope"] == "read" and body["refresh_token"] != rt
+    assert assertion_server.last_request.notes["client_id"] == client.client_id
+    # rotated: the old one is spent, the new one works
+    old = authed(
+        assertion_server,
+        client,
+        assertion_server.token_url,
+        grant_type="refresh_token",
+        refresh_token=rt,
+    )
+    assert_error(old, "invalid_grant", 400)
+    assert_token(
+        authed(
+            assertion_server,
+            client,
+            assertion_server.token_url,
+            grant_type="refresh_token",
+            refresh_token=body["refresh_token"],
+        )
+    )
+    # another client cannot redeem it; a bad assertion is refused before the token is looked at
+    other = make_assertion_client("ES256")
+    rt2 = assertion_server.issue_refresh_token(client)
+    assert_error(
+        authed(
+            assertion_server,
+            other,
+            assertion_server.token_url,
+            grant_type="refresh_token",
+            refresh_token=rt2,
+        ),
+        "invalid_grant",
+        400,
+    )
+    assert_error(
+        authed(
+            assertion_server,
+            client,
+            assertion_server.token_url,
+            aud="https://wrong",
+            grant_type="refresh_token",
+            refresh_token=rt2,
+        ),
+        "invalid_client",
+        400,
+        "aud",
+    )
+
+
+def test_revoke_and_introspect_with_private_key_jwt(
+    assertion_server: AssertionServer, make_assertion_client: Any
+) -> None:
+    client = make_assertion_client("EdDSA")
+    token = assert_token(
+        authed(
+            assertion_server,
+            client,
+            assertion_server.token_url,
+            grant_type="client_credentials",
+            scope="read",
+        )
+    )["access_token"]
+    intro = authed(assertion_server, client, assertion_server.introspection_url, token=token)
+    assert intro.status_code == 200, intro.text
+    assert intro.json()["active"] is True and intro.json()["client_id"] == client.client_id
+    assert intro.json()["scope"] == "read"
+    # aud may be the endpoint's own URL as well as the token endpoint's
+    revoked = authed(
+        assertion_server,
+        client,
+        assertion_server.revocation_url,
+        aud=assertion_server.revocation_url,
+        token=token,
+        token_type_hint="access_token",
+    )
+    assert revoked.status_code == 200, revoked.text
+    notes = assertion_server.last_request.notes
+    assert notes["client_id"] == client.client_id and notes["revoked"] == "access_token"
+    assert assertion_server.tokens[token].revoked
+    assert authed(
+        assertion_server, client, assertion_server.introspection_url, token=token
+    ).json() == {"active": False}
+    rt = assertion_server.issue_refresh_token(client)
+    assert (
+        authed(assertion_server, client, assertion_server.revocation_url, token=rt).status_code
+        == 200
+    )
+    assert assertion_server.refresh_tokens[rt].revoked
+    # without client authentication
+    assert_error(post(assertion_server.revocation_url, token=rt), "invalid_client", 400)
+    assert_error(
+        authed(assertion_server, client, assertion_server.revocation_url), "invalid_request", 400
+    )

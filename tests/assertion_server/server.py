@@ -11,6 +11,10 @@ Endpoints (all POST, ``application/x-www-form-urlencoded``):
       ``JWTBearerGrant``).
     * ``grant_type=urn:ietf:params:oauth:grant-type:token-exchange`` (RFC 8693; Authlib has no
       implementation, this one is a ``BaseGrant`` subclass verifying with joserfc).
+    * ``grant_type=refresh_token`` (Authlib's ``RefreshTokenGrant``) with assertion client
+      authentication, for refresh tokens seeded with ``issue_refresh_token``; rotated.
+``/revoke``, ``/introspect``
+    RFC 7009 / RFC 7662 (Authlib's endpoints) with assertion client authentication.
 ``/google/token``
     the Google service-account flavour of the jwt-bearer grant.
 
@@ -43,9 +47,16 @@ from authlib.oauth2.rfc6749 import (
     OAuth2Request,
     UnauthorizedClientError,
 )
-from authlib.oauth2.rfc6749.grants import BaseGrant, ClientCredentialsGrant, TokenEndpointMixin
+from authlib.oauth2.rfc6749.grants import (
+    BaseGrant,
+    ClientCredentialsGrant,
+    RefreshTokenGrant,
+    TokenEndpointMixin,
+)
 from authlib.oauth2.rfc6749.util import scope_to_list
+from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion, JWTBearerGrant
+from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from joserfc import jws, jwt
 from joserfc.errors import InvalidKeyIdError, JoseError, UnsupportedAlgorithmError
 from joserfc.jwk import KeySet
@@ -183,15 +194,43 @@ class ServiceAccount:
 
 @dataclass
 class IssuedToken:
-    access_token: str
+    """An access or refresh token this server issued (``token`` is the string)."""
+
+    access_token: str  # the token string (also for refresh tokens)
     grant_type: str
     client_id: str | None
     scope: str | None
     subject: str | None
     issued_at: float
-    expires_in: int
+    expires_in: int | None  # None: does not expire
     endpoint: str
+    kind: str = "access_token"  # or "refresh_token"
+    revoked: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def token(self) -> str:
+        return self.access_token
+
+    # Authlib's TokenMixin, for refresh, revocation and introspection
+    def check_client(self, client: Any) -> bool:
+        return getattr(client, "client_id", None) == self.client_id
+
+    def get_scope(self) -> str | None:
+        return self.scope
+
+    def get_expires_in(self) -> int:
+        return self.expires_in or 0
+
+    def is_expired(self) -> bool:
+        return self.expires_in is not None and time.time() > self.issued_at + self.expires_in
+
+    def is_revoked(self) -> bool:
+        return self.revoked
+
+    @property
+    def active(self) -> bool:
+        return not self.revoked and not self.is_expired()
 
 
 @dataclass(frozen=True)
@@ -266,7 +305,7 @@ class _Authlib(AuthorizationServer):
 
     def handle_error_response(self, request: _Request, error: OAuth2Error) -> Response:
         if not error.description:  # e.g. unsupported_grant_type: say which
-            error.description = error.get_error_description()
+            error.description = error.get_error_description() or error.error.replace("_", " ")
         request.record.notes["error"] = error.error
         return super().handle_error_response(request, error)
 
@@ -325,7 +364,10 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
 
     def get_audiences(self) -> list[str]:
         client = self.request.client
-        return [self.authlib.endpoint_url, *client.audiences, *self.owner.extra_audiences]
+        audiences = [self.authlib.endpoint_url, *client.audiences, *self.owner.extra_audiences]
+        if self.request.uri not in audiences:  # /revoke, /introspect: their own URL too
+            audiences.append(self.request.uri)
+        return audiences
 
     def verify_claims(self, claims: Any) -> None:
         self.owner._check_times(
@@ -586,6 +628,83 @@ class TokenExchange(_ScopeMixin, BaseGrant, TokenEndpointMixin):
         return 200, token, self.TOKEN_RESPONSE_HEADER
 
 
+class RefreshToken(_ScopeMixin, RefreshTokenGrant):
+    """Authlib's refresh_token grant with assertion client authentication; the refresh token is
+    rotated (the old one revoked, a new one issued) when ``owner.rotate_refresh_tokens``."""
+
+    TOKEN_ENDPOINT_AUTH_METHODS = ["private_key_jwt", "federated_client_assertion"]
+
+    def __init__(self, request: _Request, server: _Authlib) -> None:
+        super().__init__(request, server)
+        self.owner: AssertionServer = server.owner
+        self.INCLUDE_NEW_REFRESH_TOKEN = self.owner.rotate_refresh_tokens
+
+    def authenticate_refresh_token(self, refresh_token: str) -> IssuedToken | None:
+        token = self.owner.refresh_tokens.get(refresh_token)
+        return token if token is not None and token.active else None
+
+    def authenticate_user(self, refresh_token: IssuedToken) -> str:
+        return refresh_token.subject or refresh_token.client_id or "client"
+
+    def revoke_old_credential(self, refresh_token: IssuedToken) -> None:
+        if self.owner.rotate_refresh_tokens:
+            refresh_token.revoked = True
+
+    def create_token_response(self) -> Any:
+        self.request.record.notes["client_id"] = self.request.client.client_id
+        return super().create_token_response()
+
+
+class _TokenLookup:
+    CLIENT_AUTH_METHODS = ["private_key_jwt", "federated_client_assertion"]
+
+    def query_token(self, token_string: str, token_type_hint: str | None) -> IssuedToken | None:
+        owner: AssertionServer = self.server.owner
+        stores = [owner.tokens, owner.refresh_tokens]
+        if token_type_hint == "refresh_token":
+            stores.reverse()
+        for store in stores:
+            if token_string in store:
+                return store[token_string]
+        return None
+
+    def authenticate_endpoint_client(self, request: _Request) -> Any:
+        client = super().authenticate_endpoint_client(request)
+        request.record.notes["client_id"] = client.client_id
+        return client
+
+
+class Revocation(_TokenLookup, RevocationEndpoint):
+    """RFC 7009 (Authlib) at /revoke, clients authenticated by assertion."""
+
+    def revoke_token(self, token: IssuedToken, request: _Request) -> None:
+        token.revoked = True
+        request.record.notes["revoked"] = token.kind
+
+
+class Introspection(_TokenLookup, IntrospectionEndpoint):
+    """RFC 7662 (Authlib) at /introspect, clients authenticated by assertion."""
+
+    def check_permission(self, token: IssuedToken, client: Any, request: _Request) -> bool:
+        return True
+
+    def introspect_token(self, token: IssuedToken) -> dict[str, Any]:
+        payload: dict[str, Any] = {
+            "active": True,
+            "client_id": token.client_id,
+            "token_type": "Bearer" if token.kind == "access_token" else "refresh_token",
+            "iat": int(token.issued_at),
+            "iss": self.server.owner.issuer,
+        }
+        if token.scope:
+            payload["scope"] = token.scope
+        if token.subject:
+            payload["sub"] = token.subject
+        if token.expires_in is not None:
+            payload["exp"] = int(token.issued_at + token.expires_in)
+        return payload
+
+
 def _import_public_key(data: str | bytes | dict[str, Any]) -> Any:
     """A joserfc key from a JWK dict or a public-key PEM (RSA, EC or Ed25519)."""
     from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
@@ -625,7 +744,8 @@ class AssertionServer(LoopbackServer):
     ``jwt_bearer_require_iat`` (False) for grant assertions; ``reject_reused_external_tokens``
     (False: an external issuer's token may be presented more than once, as Entra allows);
     ``exchange_targets`` (None: any audience/resource in token exchange); ``exchange_audiences``
-    (accepted ``aud`` of subject tokens besides the server URL and token URL).
+    (accepted ``aud`` of subject tokens besides the server URL and token URL);
+    ``rotate_refresh_tokens`` (True) and ``refresh_token_ttl`` (None: no expiry).
     """
 
     def __init__(
@@ -647,6 +767,9 @@ class AssertionServer(LoopbackServer):
         self.service_accounts: dict[str, ServiceAccount] = {}
         self.trusted_issuers: dict[str, TrustedIssuer] = {}
         self.tokens: dict[str, IssuedToken] = {}
+        self.refresh_tokens: dict[str, IssuedToken] = {}
+        self.rotate_refresh_tokens = True
+        self.refresh_token_ttl: int | None = None
         self._seen_jti: set[tuple[str, str, str]] = set()
         self._jwks_cache: dict[str, KeySet] = {}
         self._state_lock = threading.Lock()
@@ -662,12 +785,20 @@ class AssertionServer(LoopbackServer):
         self._token.register_grant(ClientCredentials)
         self._token.register_grant(JWTBearer)
         self._token.register_grant(TokenExchange)
+        self._token.register_grant(RefreshToken)
+        self._token.register_endpoint(Revocation)
+        self._token.register_endpoint(Introspection)
 
         self._google = _Authlib(self, "/google/token")
         self._google.register_token_generator("default", self._google_token)
         self._google.register_grant(GoogleJWTBearer)
 
-        self._routes = {"/token": self._token, "/google/token": self._google}
+        self._routes: dict[str, tuple[_Authlib, str | None]] = {
+            "/token": (self._token, None),
+            "/revoke": (self._token, "revocation"),
+            "/introspect": (self._token, "introspection"),
+            "/google/token": (self._google, None),
+        }
 
     # URLs --------------------------------------------------------------------------------------
     @property
@@ -681,6 +812,14 @@ class AssertionServer(LoopbackServer):
     @property
     def google_token_url(self) -> str:
         return self.url("/google/token")
+
+    @property
+    def revocation_url(self) -> str:
+        return self.url("/revoke")
+
+    @property
+    def introspection_url(self) -> str:
+        return self.url("/introspect")
 
     def subject_token_audiences(self) -> list[str]:
         return [self.issuer, self.token_url, *self.exchange_audiences]
@@ -816,6 +955,31 @@ class AssertionServer(LoopbackServer):
             self.clients[client.client_id] = client
             self.service_accounts[client_email] = sa
         return sa
+
+    def issue_refresh_token(
+        self,
+        client: RegisteredClient | str,
+        *,
+        scope: str | None = None,
+        subject: str | None = None,
+    ) -> str:
+        """Seed a refresh token for ``client`` (no grant here issues one first), e.g. for a
+        profile's ``refresh_token``; redeemed with grant_type=refresh_token and assertion auth."""
+        client_id = client if isinstance(client, str) else client.client_id
+        token = IssuedToken(
+            access_token="rt-" + secrets.token_urlsafe(32),
+            grant_type="seeded",
+            client_id=client_id,
+            scope=scope,
+            subject=subject,
+            issued_at=time.time(),
+            expires_in=self.refresh_token_ttl,
+            endpoint="/token",
+            kind="refresh_token",
+        )
+        with self._state_lock:
+            self.refresh_tokens[token.access_token] = token
+        return token.access_token
 
     def trust_issuer(
         self,
@@ -974,6 +1138,8 @@ class AssertionServer(LoopbackServer):
         }
         if scope:
             token["scope"] = scope
+        if include_refresh_token and grant_type == "refresh_token":
+            token["refresh_token"] = "rt-" + secrets.token_urlsafe(32)
         return token
 
     def _google_token(
@@ -1003,13 +1169,28 @@ class AssertionServer(LoopbackServer):
             expires_in=int(token["expires_in"]),
             endpoint=endpoint,
         )
+        refresh = None
+        if token.get("refresh_token"):
+            refresh = IssuedToken(
+                access_token=token["refresh_token"],
+                grant_type=issued.grant_type,
+                client_id=issued.client_id,
+                scope=issued.scope,
+                subject=issued.subject,
+                issued_at=issued.issued_at,
+                expires_in=self.refresh_token_ttl,
+                endpoint=endpoint,
+                kind="refresh_token",
+            )
         with self._state_lock:
             self.tokens[issued.access_token] = issued
+            if refresh is not None:
+                self.refresh_tokens[refresh.access_token] = refresh
         request.record.notes["access_token"] = issued.access_token
 
     # HTTP --------------------------------------------------------------------------------------
     def dispatch(self, record: RecordedRequest) -> Response:
-        authlib = self._routes.get(record.path)
+        authlib, endpoint = self._routes.get(record.path, (None, None))
         if authlib is None:
             return json_response(404, {"error": "not_found", "error_description": record.path})
         if record.method != "POST":
@@ -1039,4 +1220,7 @@ class AssertionServer(LoopbackServer):
                     "error_description": f"repeated parameter(s): {', '.join(repeated)}",
                 },
             )
-        return authlib.create_token_response(_Request(record, authlib.endpoint_url))
+        request = _Request(record, self.url(record.path))
+        if endpoint is not None:
+            return authlib.create_endpoint_response(endpoint, request)
+        return authlib.create_token_response(request)
