@@ -58,7 +58,12 @@ from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion, JWTBearerGrant
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from joserfc import jws, jwt
-from joserfc.errors import InvalidKeyIdError, JoseError, UnsupportedAlgorithmError
+from joserfc.errors import (
+    BadSignatureError,
+    InvalidKeyIdError,
+    JoseError,
+    UnsupportedAlgorithmError,
+)
 from joserfc.jwk import KeySet
 from joserfc.util import to_bytes
 
@@ -727,9 +732,12 @@ def _import_public_key(data: str | bytes | dict[str, Any]) -> Any:
 
 
 def _jose_description(exc: Exception) -> str:
+    if isinstance(exc, BadSignatureError):
+        return "Invalid JWT signature: not made by the registered key"
     if isinstance(exc, InvalidKeyIdError):
-        return f"Invalid JWT signature: {exc}"
-    description = getattr(exc, "description", None) or str(exc) or type(exc).__name__
+        return f"Invalid JWT signature: {exc.description}"
+    description = getattr(exc, "description", None) or getattr(exc, "error", None) or str(exc)
+    description = description or type(exc).__name__
     return f"Invalid JWT: {description}" if not description.startswith("Invalid") else description
 
 
