@@ -27,7 +27,7 @@ class Profile:
     body: Mapping[str, Any] | str | None = None
     body_format: str | None = None
     refresh_token: str | None = None
-    auth: Mapping[str, str] | None = None
+    auth: Mapping[str, Any] | None = None
     response: Mapping[str, str] = field(default_factory=dict)
     export: Mapping[str, str] | None = None
     min_valid: float = 60
@@ -43,6 +43,11 @@ class Profile:
     proxy: str | None = None
     insecure: bool = False
     extends: str | None = None
+    scope: str | None = None  # standard profiles: requested at login, and on refresh if asked
+    refresh_scope: bool = False
+    grant: Mapping[str, Any] | None = None  # a machine grant instead of the refresh (SPEC §12)
+    login: Mapping[str, Any] | None = None  # how `oauthcli login` obtains the grant (SPEC §9)
+    git: Mapping[str, Any] | None = None  # git-credential settings (SPEC §11)
 
     def field_path(self, name: str) -> str:
         """Where a response field lives: the profile's dotted path, else the RFC 6749 name."""

@@ -110,7 +110,7 @@ class Resolver:
         if not value:
             raise ConfigError(
                 f"profile {self.profile!r}, field {where}: no refresh token "
-                "(set the profile's refresh_token, or run a grant that returns one)"
+                "(run `oauthcli login` to obtain one, or set the profile's refresh_token)"
             )
         return value
 

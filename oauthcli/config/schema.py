@@ -52,8 +52,33 @@ SCHEMA: dict[str, tuple[str, Any]] = {
     "proxy": ("string", lambda v: isinstance(v, str)),
     "insecure": ("boolean", lambda v: isinstance(v, bool)),
     "extends": ("profile name", lambda v: isinstance(v, str)),
+    "scope": ("string", lambda v: isinstance(v, str)),
+    "refresh_scope": ("boolean", lambda v: isinstance(v, bool)),
+    "grant": ("mapping with type", lambda v: isinstance(v, dict)),
+    "login": ("mapping", lambda v: isinstance(v, dict)),
+    "git": ("mapping", lambda v: isinstance(v, dict)),
 }
-AUTH_KEYS = {"type", "client_id", "client_secret"}
+AUTH_KEYS = {"type", "client_id", "client_secret", "key", "alg", "kid", "audience", "assertion"}
+# auth.type → the keys it requires (wire.clientauth implements each)
+AUTH_TYPES: dict[str, tuple[str, ...]] = {
+    "basic": ("client_id", "client_secret"),
+    "post": ("client_id", "client_secret"),
+    "none": ("client_id",),
+    "private_key_jwt": ("client_id", "key"),
+    "client_assertion": ("client_id", "assertion"),
+}
+# grant.type → its keys (grants/ implements each)
+GRANT_KEYS: dict[str, set[str]] = {
+    "refresh_token": {"type"},
+    "client_credentials": {"type", "scope"},
+    "jwt_bearer": {"type", "key", "alg", "kid", "iss", "sub", "aud", "scope", "claims"},
+    "google_service_account": {"type", "key_file", "scope", "subject"},
+    "token_exchange": {"type", "subject_token", "subject_token_type", "actor_token",
+                       "actor_token_type", "audience", "resource", "requested_token_type",
+                       "scope"},  # fmt: skip
+}
+LOGIN_KEYS = {"flow", "authorization_url", "device_authorization_url", "redirect_uri", "params"}
+GIT_KEYS = {"username"}
 
 
 def _is_str(value: Any) -> bool:
@@ -94,7 +119,9 @@ def check_key(source: str, profile: str, key: str, value: Any) -> None:
     expected, check = SCHEMA[key]
     if not check(value):
         raise schema_error(source, profile, key, expected, value)
-    nested = {"auth": AUTH_KEYS, "validate": VALIDATE_KEYS}
+    nested = {"auth": AUTH_KEYS, "validate": VALIDATE_KEYS, "login": LOGIN_KEYS, "git": GIT_KEYS}
+    if key == "grant":
+        check_grant(source, profile, value)
     if key in nested:
         check_nested(source, profile, key, value, nested[key])
     if key == "response":
@@ -116,11 +143,7 @@ def check_nested(
                 hint=close_match_hint(sub, sorted(keys)),
             )
     if key == "auth":
-        if value.get("type") != "basic":
-            raise schema_error(source, profile, "auth.type", "'basic'", value.get("type"))
-        for sub in ("client_id", "client_secret"):
-            if not isinstance(value.get(sub), str):
-                raise schema_error(source, profile, f"auth.{sub}", "string", value.get(sub))
+        check_auth(source, profile, value)
     types = {"validate": VALIDATE_TYPES, "validate.probe": PROBE_TYPES}.get(key, {})
     for sub, item in value.items():
         expected, check = types.get(sub, ("", None))
@@ -128,6 +151,24 @@ def check_nested(
             raise schema_error(source, profile, f"{key}.{sub}", expected, item)
     if key == "validate" and "probe" in value:
         check_nested(source, profile, "validate.probe", value["probe"], PROBE_KEYS)
+
+
+def check_auth(source: str, profile: str, value: dict[str, Any]) -> None:
+    kind = value.get("type", "basic")
+    if kind not in AUTH_TYPES:
+        expected = " or ".join(repr(t) for t in AUTH_TYPES)
+        raise schema_error(source, profile, "auth.type", expected, kind)
+    for sub in AUTH_TYPES[kind]:
+        if not isinstance(value.get(sub), str):
+            raise schema_error(source, profile, f"auth.{sub}", "string", value.get(sub))
+
+
+def check_grant(source: str, profile: str, value: dict[str, Any]) -> None:
+    kind = value.get("type")
+    if kind not in GRANT_KEYS:
+        expected = " or ".join(repr(t) for t in GRANT_KEYS)
+        raise schema_error(source, profile, "grant.type", expected, kind)
+    check_nested(source, profile, "grant", value, GRANT_KEYS[kind])
 
 
 def schema_error(source: str, profile: str, key: str, expected: str, value: Any) -> ConfigError:

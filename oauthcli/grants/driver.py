@@ -1,4 +1,4 @@
-"""The refresh flow: read the store, take the lock, refresh once, store before reporting.
+"""The grant driver: read the store, take the lock, run a grant once, store before reporting.
 
 `obtain` is the path of `token`, `env` and `exec`: when the stored token is fresh it touches
 neither the network nor `requests` (SPEC §8).
@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from oauthcli.config.model import Profile
 from oauthcli.errors import ConfigError, OAuthCliError, UsageError
+from oauthcli.grants import grant_for
+from oauthcli.grants.base import Flow, Grant, GrantContext
 from oauthcli.store.state import State, fingerprint
 from oauthcli.token import Token
 
@@ -46,38 +48,60 @@ def obtain(
         if not force and is_fresh(state, profile, rt.clock(), min_valid):
             assert state is not None
             return state.token
-        return _refresh_locked(rt, profile, state)
+        return _run(rt, profile, state, grant_for(profile))
 
 
 def refresh(rt: World, profile: Profile) -> Token:
     """Always ask the token endpoint; under the lock, so the latest refresh token is sent."""
+    return drive(rt, profile, grant_for(profile))
+
+
+def drive(rt: World, profile: Profile, grant: Grant) -> Token:
+    """Run ``grant`` under the profile's lock against the latest state, and persist its result.
+
+    The one path by which any grant (refresh, machine grants, login) reaches the token endpoint.
+    """
     with rt.store.lock(profile.name, profile.lock_timeout):
-        return _refresh_locked(rt, profile, rt.store.read(profile.name))
+        return _run(rt, profile, rt.store.read(profile.name), grant)
 
 
-def _refresh_locked(rt: World, profile: Profile, state: State | None) -> Token:
-    from urllib.parse import urlsplit
-
-    from oauthcli.wire import http
-    from oauthcli.wire.request import build_request
-    from oauthcli.wire.response import check_response
-
+def _run(rt: World, profile: Profile, state: State | None, grant: Grant) -> Token:
     configured = _configured_refresh_token(rt, profile)
     current = state.current_refresh_token(configured) if state else configured
     profile = with_discovery(rt, profile)
-    request = build_request(profile, rt.resolver(profile, current))
-    result = http.send(request, profile, rt.session, rt.sleep)
-    host = urlsplit(request.url).hostname or "the token endpoint"
-    data = check_response(result, profile, host)
+    rt.store.check_writable(profile.name)  # a grant is never spent that cannot be stored
+    data = send_all(rt, profile, grant(GrantContext(rt, profile, current)))
+    return persist(rt, profile, state, data, configured)
+
+
+def send_all(rt: World, profile: Profile, flow: Flow) -> dict[str, Any]:
+    """Drive a grant's flow: send each request it yields, hand back each answer."""
+    from oauthcli.wire import http
+
+    request = next(flow)
+    while True:
+        result = http.send(request, profile, rt.session, rt.sleep)
+        try:
+            request = flow.send(result)
+        except StopIteration as done:
+            data: dict[str, Any] = done.value
+            return data
+
+
+def persist(
+    rt: World, profile: Profile, state: State | None, data: dict[str, Any], configured: str | None
+) -> Token:
+    """The one writer: the token is durably stored before success is reported, and a rotated
+    refresh token is never lost (kept even when the rest of the answer is unusable)."""
+    expected = state.generation if state else 0
     try:
         token = _token_from(data, profile, rt.clock())
     except OAuthCliError:
         _keep_rotated(rt, profile, state, data, configured)
         raise
-    rotated = token.refresh_token or current
     rt.secrets.add_all([token.access_token, token.refresh_token, token.id_token])
-    # Durably stored before success is reported: a rotated refresh token is never lost.
-    expected = state.generation if state else 0
+    previous = state.current_refresh_token(configured) if state else configured
+    rotated = token.refresh_token or previous
     rt.store.write(profile.name, State(token, rotated, fingerprint(configured)), expected)
     return token
 
@@ -125,32 +149,29 @@ def current_refresh_token(rt: World, profile: Profile) -> str | None:
 
 
 def dry_run(rt: World, profile: Profile) -> str:
-    """The request `refresh` would send, secrets redacted; nothing is sent."""
-    from oauthcli.wire.request import build_request, describe
+    """The requests a grant would send, secrets redacted; nothing is sent."""
+    from oauthcli.wire.request import describe
 
-    current = current_refresh_token(rt, profile)
     if profile.token_url is None:
         raise ConfigError(
             f"profile {profile.name!r}: token_url comes from issuer discovery, "
             "which --dry-run does not perform",
             hint="set token_url explicitly to preview the request",
         )
-    request = build_request(profile, rt.resolver(profile, current))
-    return describe(request)
+    context = GrantContext(rt, profile, current_refresh_token(rt, profile))
+    return describe(next(grant_for(profile)(context)))
 
 
 def with_discovery(rt: World, profile: Profile) -> Profile:
-    """Fill token_url (and revocation_url) from the issuer's metadata when not given."""
+    """Fill token_url from the issuer's metadata when not given."""
     if profile.token_url or not profile.issuer:
         return profile
-    from oauthcli.wire.discovery import discover
+    from oauthcli.wire.discovery import discovered
 
-    metadata = discover(rt, profile)
-    token_url = metadata.get("token_endpoint")
-    if not isinstance(token_url, str):
+    token_url = discovered(rt, profile, "token_endpoint")
+    if token_url is None:
         raise ConfigError(f"profile {profile.name!r}: the issuer's metadata has no token_endpoint")
-    # The URL came from the network: escaped so that no reference in it is ever resolved.
-    return replace(profile, token_url=token_url.replace("$", "$$"))
+    return replace(profile, token_url=token_url)
 
 
 Outcome = tuple[str, "Token | OAuthCliError"]

@@ -211,18 +211,17 @@ class _Run:
     metadata: dict[str, Any] | OAuthCliError | None = None
 
     def endpoint(self, explicit: str | None, key: str) -> str | None:
-        """An explicit URL wins; else the issuer's metadata (discovered once per run)."""
-        if explicit or not self.profile.issuer:
+        """An explicit URL wins; else the issuer's metadata (a failure is kept for the run)."""
+        if explicit:
             return explicit
-        if self.metadata is None:
-            try:
-                self.metadata = discovery.discover(self.rt, self.profile)
-            except OAuthCliError as exc:
-                self.metadata = exc
         if isinstance(self.metadata, OAuthCliError):
             raise self.metadata
-        value = self.metadata.get(key)
-        return value if isinstance(value, str) and value else None
+        try:
+            url = discovery.discovered(self.rt, self.profile, key)
+        except OAuthCliError as exc:
+            self.metadata = exc
+            raise
+        return url.replace("$$", "$") if url else None
 
 
 def _unconfigured(run: _Run, setting: str, key: str) -> str:
@@ -328,7 +327,7 @@ def _introspection(run: _Run) -> Check:
 
     if not run.settings.introspection_url:  # an explicit one was checked with the settings
         check_url(url, run.profile, "introspection_endpoint (issuer metadata)", run.rt.secrets)
-    headers, body = client_auth(run.profile, run.rt.resolver(run.profile))
+    headers, body = client_auth(run.profile, run.rt.resolver(run.profile), url)
     body.update({"token": run.token, "token_type_hint": "access_token"})
     request = TokenRequest(
         "POST", url, headers, {}, urlencode(body).encode("ascii"), run.rt.secrets

@@ -64,14 +64,24 @@ def discover(rt: World, profile: Profile) -> dict[str, Any]:
     )
 
 
-def endpoint(rt: World, profile: Profile, explicit: str | None, key: str, where: str) -> str | None:
+def endpoint(
+    rt: World, profile: Profile, explicit: str | None, key: str, where: str
+) -> str | None:
     """An endpoint URL: the explicit setting wins, else the issuer's metadata ``key``, else None."""
     if explicit:
         return rt.resolver(profile).resolve(explicit, where)
+    return discovered(rt, profile, key)
+
+
+def discovered(rt: World, profile: Profile, key: str) -> str | None:
+    """The issuer's metadata ``key`` (a URL), or None without an issuer or such a key.
+
+    The URL came from the network: escaped, so that no reference in it is ever resolved.
+    """
     if not profile.issuer:
         return None
     value = discover(rt, profile).get(key)
-    return value if isinstance(value, str) and value else None
+    return value.replace("$", "$$") if isinstance(value, str) and value else None
 
 
 def _fetch_metadata(rt: World, profile: Profile, url: str) -> dict[str, Any]:

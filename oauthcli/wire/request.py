@@ -5,7 +5,6 @@ Pure: nothing is sent here. `describe` renders a request with every secret redac
 
 from __future__ import annotations
 
-import base64
 import ipaddress
 import json
 from collections.abc import Mapping
@@ -41,37 +40,64 @@ def body_format(profile: Profile, headers: Mapping[str, str]) -> str:
     return profile.body_format or "form"
 
 
-def build_request(profile: Profile, resolver: Resolver) -> TokenRequest:
-    url = resolver.resolve(profile.token_url or "", "token_url")
+PROFILE_BODY: Any = object()  # build_request's default: the body the profile has written
+
+
+def build_request(
+    profile: Profile, resolver: Resolver, body: Any = PROFILE_BODY, *, url: str | None = None
+) -> TokenRequest:
+    """The request a profile describes: ``body`` (a template: mapping, string or None; by default
+    the profile's) with its headers, params and client authentication (wire.clientauth)."""
+    from oauthcli.wire.clientauth import authenticate
+
+    if body is PROFILE_BODY:
+        body = profile.body
+
+    url = url or resolver.resolve(profile.token_url or "", "token_url")
     check_url(url, profile, "token_url", resolver.secrets)
     headers = {k: resolver.resolve(v, f"headers.{k}") for k, v in profile.headers.items()}
     params = {k: resolver.resolve(v, f"params.{k}") for k, v in profile.params.items()}
+    client = authenticate(profile, resolver, url)
     fmt = body_format(profile, headers)
-    body = _encode_body(profile.body, fmt, resolver)
-    if body is not None and not any(k.lower() == "content-type" for k in headers):
+    extra = {} if profile.auth is None else client.fields  # without auth: already in the body
+    encoded = _encode_body(body, fmt, resolver, extra)
+    if encoded is not None and not any(k.lower() == "content-type" for k in headers):
         headers["Content-Type"] = JSON if fmt == "json" else FORM
-    if profile.auth:
-        headers["Authorization"] = basic_auth(profile.auth, resolver)
+    headers.update(client.headers)
     headers.setdefault("Accept", JSON)
     register_fields({**headers, **params}, resolver.secrets)
-    return TokenRequest(profile.method, url, headers, params, body, resolver.secrets)
+    return TokenRequest(profile.method, url, headers, params, encoded, resolver.secrets)
 
 
-def _encode_body(body: Any, fmt: str, resolver: Resolver) -> bytes | None:
+def _encode_body(
+    body: Any, fmt: str, resolver: Resolver, extra: Mapping[str, str]
+) -> bytes | None:
     if body is None:
-        return None
+        return urlencode(extra).encode("ascii") if extra else None
     if isinstance(body, str):
         # Substituted values are encoded for the body's syntax; the literal text is kept as is.
         encode = _json_escape if fmt == "json" else _form_escape
         text = resolver.resolve(body, "body", encode)
         register_fields(_parse_text(text, fmt), resolver.secrets)
-        return text.encode("utf-8")
-    resolved = _resolve_tree(body, resolver, "body")
+        return _append(text, fmt, extra).encode("utf-8")
+    resolved = {**extra, **_resolve_tree(body, resolver, "body")}
     register_fields(resolved, resolver.secrets)  # literal secrets in the profile are secrets too
     if fmt == "json":
         return json.dumps(resolved).encode("utf-8")
     pairs = [(k, "" if v is None else _scalar(v)) for k, v in resolved.items()]
     return urlencode(pairs).encode("ascii")
+
+
+def _append(text: str, fmt: str, extra: Mapping[str, str]) -> str:
+    """Client-auth fields added to a body written as a string."""
+    if not extra:
+        return text
+    if fmt == "json":
+        data = _parse_text(text, fmt)
+        if not isinstance(data, dict):
+            raise ConfigError("a JSON body written as a string must be an object to add auth")
+        return json.dumps({**extra, **data})
+    return "&".join(p for p in (text, urlencode(extra)) if p)
 
 
 def _parse_text(text: str, fmt: str) -> Any:
@@ -107,17 +133,6 @@ def _form_escape(value: str) -> str:
 
 def _json_escape(value: str) -> str:
     return json.dumps(value)[1:-1]
-
-
-def basic_auth(auth: Mapping[str, str], resolver: Resolver) -> str:
-    """RFC 6749 §2.3.1: each part form-urlencoded, then base64 of ``id:secret``."""
-    client_id = resolver.resolve(auth["client_id"], "auth.client_id")
-    secret = resolver.resolve(auth["client_secret"], "auth.client_secret")
-    resolver.secrets.add(secret)
-    raw = f"{quote_plus(client_id, safe='')}:{quote_plus(secret, safe='')}"
-    value = "Basic " + base64.b64encode(raw.encode("utf-8")).decode("ascii")
-    resolver.secrets.add(value.split(" ", 1)[1])
-    return value
 
 
 def is_loopback(host: str | None) -> bool:

@@ -40,7 +40,7 @@ def revoke(rt: World, profile: Profile) -> str:
         return "nothing to revoke"
     resolver = rt.resolver(profile, token)
     check_url(url, profile, "revocation_url", rt.secrets)
-    headers, body = client_auth(profile, resolver)
+    headers, body = client_auth(profile, resolver, url)
     body.update({"token": token, "token_type_hint": hint})
     request = TokenRequest("POST", url, headers, {}, _form(body), rt.secrets)
     result = http.send(request, profile, rt.session)
@@ -52,34 +52,26 @@ def revoke(rt: World, profile: Profile) -> str:
 
 
 def _revocation_url(rt: World, profile: Profile) -> str:
-    if profile.revocation_url:
-        return rt.resolver(profile).resolve(profile.revocation_url, "revocation_url")
-    if profile.issuer:
-        from oauthcli.wire.discovery import discover
+    from oauthcli.wire.discovery import endpoint
 
-        url = discover(rt, profile).get("revocation_endpoint")
-        if isinstance(url, str):
-            return url
-    raise ConfigError(
-        f"profile {profile.name!r} has no revocation_url",
-        hint="add revocation_url: (RFC 7009) or forget without --revoke",
-    )
+    url = endpoint(rt, profile, profile.revocation_url, "revocation_endpoint", "revocation_url")
+    if url is None:
+        raise ConfigError(
+            f"profile {profile.name!r} has no revocation_url",
+            hint="add revocation_url: (RFC 7009) or forget without --revoke",
+        )
+    return url
 
 
-def client_auth(profile: Profile, resolver: Any) -> tuple[dict[str, str], dict[str, str]]:
-    """The same client authentication as the token request: Basic, or id/secret in the body."""
-    from oauthcli.wire.request import FORM, JSON, basic_auth
+def client_auth(
+    profile: Profile, resolver: Any, endpoint: str
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Headers and form fields for a request authenticated as the token request is."""
+    from oauthcli.wire.clientauth import authenticate
+    from oauthcli.wire.request import FORM, JSON
 
-    headers = {"Content-Type": FORM, "Accept": JSON}
-    if profile.auth:
-        headers["Authorization"] = basic_auth(profile.auth, resolver)
-        return headers, {}
-    body: dict[str, str] = {}
-    if isinstance(profile.body, Mapping):
-        for key in ("client_id", "client_secret"):
-            if isinstance(profile.body.get(key), str):
-                body[key] = resolver.resolve(profile.body[key], f"body.{key}")
-    return headers, body
+    client = authenticate(profile, resolver, endpoint)
+    return {"Content-Type": FORM, "Accept": JSON, **client.headers}, dict(client.fields)
 
 
 def _form(body: Mapping[str, str]) -> bytes:

@@ -1,0 +1,88 @@
+"""Client authentication: one registry for every request a profile makes (SPEC §9, §12).
+
+The token request, login's code exchange and device requests, introspection and revocation all
+authenticate through ``authenticate``. A method returns the headers and the form fields it adds;
+a new method (private_key_jwt, client_assertion, …) is one function plus one line in ``METHODS``.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from urllib.parse import quote_plus
+
+from oauthcli.config.model import Profile
+from oauthcli.config.refs import Resolver
+from oauthcli.errors import ConfigError
+
+
+@dataclass
+class ClientAuth:
+    headers: dict[str, str] = field(default_factory=dict)
+    fields: dict[str, str] = field(default_factory=dict)
+
+
+Method = Callable[[Mapping[str, str], Resolver, str], ClientAuth]
+
+
+def _resolve(auth: Mapping[str, str], key: str, resolver: Resolver) -> str:
+    value = auth.get(key)
+    if not isinstance(value, str):
+        raise ConfigError(f"profile {resolver.profile!r}: auth.{key} is required")
+    return resolver.resolve(value, f"auth.{key}")
+
+
+def basic(auth: Mapping[str, str], resolver: Resolver, endpoint: str) -> ClientAuth:
+    """RFC 6749 §2.3.1: each part form-urlencoded, then base64 of ``id:secret``."""
+    client_id = _resolve(auth, "client_id", resolver)
+    secret = _resolve(auth, "client_secret", resolver)
+    resolver.secrets.add(secret)
+    raw = f"{quote_plus(client_id, safe='')}:{quote_plus(secret, safe='')}"
+    credential = base64.b64encode(raw.encode("utf-8")).decode("ascii")
+    resolver.secrets.add(credential)
+    return ClientAuth(headers={"Authorization": f"Basic {credential}"})
+
+
+def post(auth: Mapping[str, str], resolver: Resolver, endpoint: str) -> ClientAuth:
+    """RFC 6749 §2.3.1: client_id and client_secret in the request body."""
+    secret = _resolve(auth, "client_secret", resolver)
+    resolver.secrets.add(secret)
+    return ClientAuth(fields={"client_id": _resolve(auth, "client_id", resolver),
+                              "client_secret": secret})  # fmt: skip
+
+
+def none(auth: Mapping[str, str], resolver: Resolver, endpoint: str) -> ClientAuth:
+    """A public client (RFC 6749 §2.1): it identifies itself, it does not authenticate."""
+    return ClientAuth(fields={"client_id": _resolve(auth, "client_id", resolver)})
+
+
+METHODS: dict[str, Method] = {"basic": basic, "post": post, "none": none}
+
+
+def authenticate(profile: Profile, resolver: Resolver, endpoint: str) -> ClientAuth:
+    """How this profile's client authenticates to ``endpoint`` (token, introspection, …)."""
+    if profile.auth is None:
+        return _from_body(profile, resolver)
+    method = METHODS.get(profile.auth.get("type", "basic"))
+    if method is None:
+        raise ConfigError(f"profile {profile.name!r}: unknown auth.type {profile.auth['type']!r}")
+    return method(profile.auth, resolver, endpoint)
+
+
+def _from_body(profile: Profile, resolver: Resolver) -> ClientAuth:
+    """No ``auth``: a hand-written body may carry client_id/client_secret; other requests of the
+    profile (introspection, revocation) authenticate with the same fields."""
+    found = ClientAuth()
+    if isinstance(profile.body, Mapping):
+        for key in ("client_id", "client_secret"):
+            if isinstance(profile.body.get(key), str):
+                found.fields[key] = resolver.resolve(profile.body[key], f"body.{key}")
+    return found
+
+
+def client_id(profile: Profile, resolver: Resolver) -> str | None:
+    """The profile's client id (for login, and the grant identity), wherever it is written."""
+    if profile.auth and isinstance(profile.auth.get("client_id"), str):
+        return resolver.resolve(profile.auth["client_id"], "auth.client_id")
+    return _from_body(profile, resolver).fields.get("client_id")
