@@ -1,9 +1,9 @@
 """The grant a profile writes itself: the YAML request of SPEC §2, or the standard refresh.
 
 A profile with a ``body`` sends exactly that body (references resolved). Without one, a POST
-profile with ``auth`` or a refresh token sends the standard RFC 6749 §6 refresh request: ``grant_type=refresh_token``, the
-current refresh token, ``scope`` only with ``refresh_scope: true``; client authentication is
-added by wire.clientauth either way.
+profile with ``auth`` or a refresh token sends the standard RFC 6749 §6 refresh request:
+``grant_type=refresh_token``, the current refresh token, ``scope`` only with
+``refresh_scope: true``; client authentication is added by wire.clientauth either way.
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ def flow(context: GrantContext) -> Flow:
     from oauthcli.wire.request import build_request
 
     profile = context.profile
-    body = profile.body if profile.body is not None else standard_refresh_body(profile, context.refresh_token)
+    body = profile.body
+    if body is None:
+        body = standard_refresh_body(profile, context.refresh_token)
     request = build_request(profile, context.resolver(), body)
     return (yield from exchange(request, profile))
