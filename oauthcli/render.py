@@ -59,10 +59,6 @@ class Output:
         if not self.quiet:
             self.stderr.write(self.secrets.redact_text(text) + "\n")
 
-    def warn(self, text: str) -> None:
-        """Warnings always reach stderr (CI logs need them)."""
-        self.stderr.write("warning: " + self.secrets.redact_text(text) + "\n")
-
     def error(self, message: str, hint: str | None = None) -> None:
         self.stderr.write("error: " + self.secrets.redact_text(message) + "\n")
         if hint:

@@ -49,11 +49,6 @@ def parse_reference(expr: str) -> Reference:
     raise ValueError(f"unknown reference ${{{expr}}}")
 
 
-def references_in(text: str) -> list[Reference]:
-    """Every reference a string contains (for `check`); raises ValueError when malformed."""
-    return [parse_reference(m.group(1)) for m in _TOKEN.finditer(text) if m.group(1) is not None]
-
-
 @dataclass
 class Resolver:
     """Resolves references for one profile; every resolved value becomes a registered secret."""

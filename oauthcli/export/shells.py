@@ -76,14 +76,15 @@ def check_name(name: str, *, profile: str | None = None) -> str:
     raise ConfigError(f"invalid environment variable name {name!r}{where}", _NAME_HINT)
 
 
-def prefixed(name: str, prefix: str | None) -> str:
+def prefixed(name: str, prefix: str | None, *, profile: str | None = None) -> str:
     """``prefix + name``, validated, so ``--prefix GH_`` turns ACCESS_TOKEN into GH_ACCESS_TOKEN."""
     if not prefix:
-        return check_name(name)
+        return check_name(name, profile=profile)
     full = prefix + name
     if not _NAME_RE.fullmatch(full):
+        where = f" in profile {profile!r}" if profile else ""
         raise ConfigError(
-            f"invalid environment variable name {full!r} (prefix {prefix!r} + {name!r})",
+            f"invalid environment variable name {full!r}{where} (prefix {prefix!r} + {name!r})",
             _NAME_HINT,
         )
     return full

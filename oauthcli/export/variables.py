@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 
 from oauthcli.config.model import Profile
 from oauthcli.errors import ConfigError, ExitCode, UsageError
-from oauthcli.export.shells import DEFAULT_EXPORT, ExportVar, check_name, check_value
+from oauthcli.export.shells import DEFAULT_EXPORT, ExportVar, check_value, prefixed
 from oauthcli.token import Token
 from oauthcli.world import World
 
@@ -47,14 +47,14 @@ def plan(rt: World, names: Sequence[str], prefixes: Sequence[str]) -> list[tuple
 
 def _names(profile: Profile, prefix: str) -> list[ExportVar]:
     mapping: Mapping[str, str] = profile.export or DEFAULT_EXPORT
-    return [ExportVar(check_name(prefix + n, profile=profile.name), "", False) for n in mapping]
+    return [ExportVar(prefixed(n, prefix, profile=profile.name), "", False) for n in mapping]
 
 
 def variables(profile: Profile, token: Token, prefix: str = "") -> list[ExportVar]:
     mapping: Mapping[str, str] = profile.export or DEFAULT_EXPORT
     out = []
     for name, field in mapping.items():
-        full = check_name(prefix + name, profile=profile.name)
+        full = prefixed(name, prefix, profile=profile.name)
         text = _text(token.field(field))
         out.append(ExportVar(full, text, secret=field not in PUBLIC_FIELDS))
     return out
