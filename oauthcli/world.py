@@ -92,8 +92,8 @@ class World:
 
     @property
     def config(self) -> Config:
-        from oauthcli.config import load
         from oauthcli.config.cache import ParsedConfigCache
+        from oauthcli.config.load import load
 
         def make() -> Config:
             cache = ParsedConfigCache(self.cache)

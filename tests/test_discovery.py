@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from oauthcli.config import Profile
+from oauthcli.config.model import Profile
 from oauthcli.errors import BadResponseError, ConfigError, ProviderError, TransientError
 from oauthcli.wire import discovery
 from oauthcli.world import Options, World

@@ -10,7 +10,8 @@ from urllib.parse import parse_qs, unquote_plus
 import pytest
 import responses
 
-from oauthcli.config.model import Profile, parse
+from oauthcli.config.load import parse
+from oauthcli.config.model import Profile
 from oauthcli.config.refs import Resolver
 from oauthcli.token import Token
 from oauthcli.wire import http

@@ -1,6 +1,2 @@
-"""The profiles file: locate and read it (load), its schema, and the frozen Profile model."""
-
-from oauthcli.config.load import load, parse
-from oauthcli.config.model import Config, Profile
-
-__all__ = ["Config", "Profile", "load", "parse"]
+"""The profiles file: locate and read it (load.py), its schema (schema.py), the frozen model
+(model.py), references (refs.py), the parsed copy (cache.py) and the linter (lint.py)."""

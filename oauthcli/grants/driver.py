@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from oauthcli.config.model import Profile
 from oauthcli.errors import ConfigError, OAuthCliError, UsageError
-from oauthcli.grants import grant_for
 from oauthcli.grants.base import Flow, Grant, GrantContext
+from oauthcli.grants.registry import grant_for
 from oauthcli.store.state import State, fingerprint
 from oauthcli.token import Token
 

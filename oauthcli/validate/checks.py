@@ -8,25 +8,23 @@ are in ``jwt_checks`` (which loads the JWT library only when a signature is chec
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from oauthcli.config.model import Profile
-from oauthcli.config.schema import HTTP_METHODS, schema_error
 from oauthcli.errors import InvalidTokenError, OAuthCliError, TransientError
 from oauthcli.grants.driver import obtain
 from oauthcli.redact import Secrets, mask
 from oauthcli.token import Token, iso8601
 from oauthcli.validate import jwt as jwt_checks
 from oauthcli.validate.jwt import ERROR, FAIL, PASS, SKIPPED, Check, Jwt
+from oauthcli.validate.settings import Settings, settings
 from oauthcli.wire import discovery, http
 from oauthcli.wire.request import TokenRequest, check_url
 from oauthcli.wire.response import check_response
 from oauthcli.world import World
-
-DEFAULT_LEEWAY = 30.0
 
 
 @dataclass(frozen=True)
@@ -96,103 +94,6 @@ def given_subject(value: str, source: str, secrets: Secrets) -> Subject:
     token = value.strip()
     secrets.add(token)
     return Subject(token or None, source)
-
-
-# --- settings ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Probe:
-    url: str
-    method: str = "GET"
-    expect_status: int = 200
-    headers: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Settings:
-    introspection_url: str | None = None
-    jwks_url: str | None = None
-    issuer: str | None = None  # the expected iss
-    audience: tuple[str, ...] = ()
-    leeway: float = DEFAULT_LEEWAY
-    probe: Probe | None = None
-
-
-def settings(rt: World, profile: Profile) -> Settings:
-    """The `validate` mapping, references resolved: a ConfigError before anything is sent."""
-    raw = dict(profile.validate or {})
-    resolve = rt.resolver(profile).resolve
-    source = rt.config.source
-    issuer = raw.get("issuer", profile.issuer)
-    if issuer is not None and not isinstance(issuer, str):
-        raise schema_error(source, profile.name, "validate.issuer", "string", issuer)
-    leeway = _leeway(raw.get("leeway", DEFAULT_LEEWAY), source, profile.name)
-    return Settings(
-        introspection_url=_url(raw, "introspection_url", resolve, profile, (source, rt.secrets)),
-        jwks_url=_url(raw, "jwks_url", resolve, profile, (source, rt.secrets)),
-        issuer=resolve(issuer, "validate.issuer") if issuer else None,
-        audience=_audience(raw.get("audience"), resolve, source, profile.name),
-        leeway=leeway,
-        probe=_probe(raw.get("probe"), resolve, profile, source, rt.secrets),
-    )
-
-
-Resolve = Callable[[str, str], str]
-
-
-def _url(
-    raw: Mapping[str, Any],
-    key: str,
-    resolve: Resolve,
-    profile: Profile,
-    where: tuple[str, Secrets],
-) -> str | None:
-    source, secrets = where
-    value = raw.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise schema_error(source, profile.name, f"validate.{key}", "string", value)
-    resolved = resolve(value, f"validate.{key}")
-    check_url(resolved, profile, f"validate.{key}", secrets)
-    return resolved
-
-
-def _leeway(value: Any, source: str, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise schema_error(source, name, "validate.leeway", "number of seconds", value)
-    return float(value)
-
-
-def _audience(value: Any, resolve: Resolve, source: str, name: str) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    values = [value] if isinstance(value, str) else value
-    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
-        raise schema_error(source, name, "validate.audience", "string or list of strings", value)
-    return tuple(resolve(v, "validate.audience") for v in values)
-
-
-def _probe(
-    value: Any, resolve: Resolve, profile: Profile, source: str, secrets: Secrets
-) -> Probe | None:
-    if value is None:
-        return None
-    method = str(value.get("method", "GET")).upper()
-    if method not in HTTP_METHODS:
-        raise schema_error(source, profile.name, "validate.probe.method", "HTTP method", method)
-    status = value.get("expect_status", 200)
-    if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
-        raise schema_error(source, profile.name, "validate.probe.expect_status", "HTTP status",
-                           status)  # fmt: skip
-    headers = value.get("headers") or {}
-    if not isinstance(headers, dict):
-        raise schema_error(source, profile.name, "validate.probe.headers", "mapping", headers)
-    url = resolve(value["url"], "validate.probe.url")
-    check_url(url, profile, "validate.probe.url", secrets)
-    resolved = {str(k): resolve(str(v), f"validate.probe.headers.{k}") for k, v in headers.items()}
-    return Probe(url, method, status, resolved)
 
 
 # --- running the checks -----------------------------------------------------------------------

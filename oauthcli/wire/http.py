@@ -154,36 +154,41 @@ def _send_once(
             proxies=_proxies(profile, request.url),
             stream=True,
         )
-    except requests.exceptions.SSLError as exc:
-        raise TransientError(
-            f"TLS handshake with {host} failed: {_ssl_reason(exc)}",
-            hint="if the server uses a private CA, set verify: /path/to/ca.pem in the profile",
-        ) from None
-    except requests.exceptions.ConnectTimeout:
-        raise _Retryable(TransientError(f"timed out connecting to {host}")) from None
-    except requests.exceptions.ReadTimeout:
-        # Never retried: the server may have processed the request and rotated the token.
-        raise TransientError(
-            f"timed out after {profile.timeout:g}s waiting for {host} to answer",
-            hint="the provider may have rotated the refresh token; try again later",
-        ) from None
-    except requests.exceptions.ConnectionError as exc:
-        if _before_sending(exc):
-            raise _Retryable(TransientError(f"cannot connect to {host}: {_reason(exc)}")) from None
-        raise TransientError(f"connection to {host} failed: {_reason(exc)}") from None
-    except requests.exceptions.InvalidURL:
-        raise ConfigError(f"profile {profile.name!r}: invalid URL for {host}") from None
-    except (requests.exceptions.InvalidHeader, UnicodeError):
-        raise ConfigError(
-            f"profile {profile.name!r}: a header value cannot be sent (a newline, or a "
-            "character outside Latin-1)"
-        ) from None
-    except (requests.exceptions.RequestException, OSError) as exc:
-        raise TransientError(f"request to {host} failed: {type(exc).__name__}") from None
+    except (requests.exceptions.RequestException, OSError, UnicodeError) as exc:
+        raise _failure(exc, host, profile) from None
     with response:
         body = _read_capped(response, host)
         headers = {k.lower(): v for k, v in response.headers.items()}
         return HttpResult(response.status_code, headers, body, request.secrets)
+
+
+def _failure(exc: BaseException, host: str, profile: Profile) -> Exception:
+    """What a failed request means (SPEC §4, §7): retryable only if nothing was sent."""
+    if isinstance(exc, requests.exceptions.SSLError):
+        return TransientError(
+            f"TLS handshake with {host} failed: {_ssl_reason(exc)}",
+            hint="if the server uses a private CA, set verify: /path/to/ca.pem in the profile",
+        )
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return _Retryable(TransientError(f"timed out connecting to {host}"))
+    if isinstance(exc, requests.exceptions.ReadTimeout):
+        # Never retried: the server may have processed the request and rotated the token.
+        return TransientError(
+            f"timed out after {profile.timeout:g}s waiting for {host} to answer",
+            hint="the provider may have rotated the refresh token; try again later",
+        )
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        if _before_sending(exc):
+            return _Retryable(TransientError(f"cannot connect to {host}: {_reason(exc)}"))
+        return TransientError(f"connection to {host} failed: {_reason(exc)}")
+    if isinstance(exc, requests.exceptions.InvalidURL):
+        return ConfigError(f"profile {profile.name!r}: invalid URL for {host}")
+    if isinstance(exc, (requests.exceptions.InvalidHeader, UnicodeError)):
+        return ConfigError(
+            f"profile {profile.name!r}: a header value cannot be sent (a newline, or a "
+            "character outside Latin-1)"
+        )
+    return TransientError(f"request to {host} failed: {type(exc).__name__}")
 
 
 def _read_capped(response: requests.Response, host: str) -> bytes:
