@@ -4,7 +4,9 @@ Register with ``pytest_plugins = ["tests.authserver.plugin"]`` in the root conft
 ``-p tests.authserver.plugin`` on the command line. It provides one session-scoped
 fixture, ``auth_server`` (an :class:`AuthServer`), backed by ``python -m
 tests.authserver.serve`` running in its own process group on 127.0.0.1 with a
-temporary SQLite database.
+temporary SQLite database; and ``login_server``, the same server for one test, with the
+test switches (slow_down, device interval/expiry, iss) reset before and after it.
+What the login tests get is documented in ``tests/authserver/login.py``.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from urllib.parse import quote_plus
 
 import pytest
 
+from tests.authserver.login import LoginHelpers
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 READY_TIMEOUT = 30.0
 STOP_TIMEOUT = 5.0
@@ -45,8 +49,14 @@ class Client:
     client_id: str
     client_secret: str | None  # None for the public client
     auth_method: str  # "client_secret_basic" | "client_secret_post" | "none"
-    grant_type: str  # "password" | "client_credentials"
+    # "password" | "client_credentials" | "authorization_code"
+    # | "urn:ietf:params:oauth:grant-type:device_code" (what the token request sends)
+    grant_type: str
     client_type: str  # "confidential" | "public"
+    redirect_uris: tuple[str, ...] = ()  # as registered at start (authcode clients)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "redirect_uris", tuple(self.redirect_uris))
 
     def basic_auth_header(self) -> str:
         """``Basic base64(urlenc(id):urlenc(secret))`` as in RFC 6749 §2.3.1."""
@@ -77,13 +87,17 @@ class Client:
         return data, headers
 
 
-class AuthServer:
+class AuthServer(LoginHelpers):
     """A running test authorization server and helpers to talk to it.
 
     Attributes: ``base_url``, ``token_url``, ``revocation_url``, ``introspection_url``,
     ``protected_url``, ``clients`` (name -> :class:`Client`: ``basic``, ``post``,
-    ``public``, ``cc``, ``special``), ``username``, ``password``, ``access_token_ttl``,
-    ``pid``, ``log_path``.
+    ``public``, ``cc``, ``special``, ``authcode_public``, ``authcode_basic``,
+    ``device_public``, ``device_basic``), ``username``, ``password``, ``access_token_ttl``,
+    ``pid``, ``log_path``. For login: ``issuer``, ``authorization_url``,
+    ``device_authorization_url``, ``device_verification_url``, ``login_url``,
+    ``openid_configuration_url``, ``oauth_metadata_url``, ``jwks_url``, ``userinfo_url``,
+    ``browser_script`` and the methods of :class:`~tests.authserver.login.LoginHelpers`.
     """
 
     def __init__(self, info: dict[str, Any], process: subprocess.Popen, log_path: Path):
@@ -104,6 +118,7 @@ class AuthServer:
         }
         self.startup_seconds: float | None = None
         self._session = None
+        self._init_login_urls()
 
     def __repr__(self) -> str:
         return f"<AuthServer {self.base_url} pid={self.pid}>"
@@ -386,3 +401,13 @@ def auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthServer
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def login_server(auth_server: AuthServer) -> Iterator[AuthServer]:
+    """The session's server, with its test switches at their defaults during the test."""
+    auth_server.reset_switches()
+    try:
+        yield auth_server
+    finally:
+        auth_server.reset_switches()

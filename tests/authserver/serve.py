@@ -14,12 +14,13 @@ The JSON line::
      "username": "alice", "password": "...", "access_token_ttl": 300,
      "clients": {"basic": {"client_id": "...", "client_secret": "...",
                            "auth_method": "client_secret_basic", "grant_type": "password",
-                           "client_type": "confidential"}, ...}}
+                           "client_type": "confidential", "redirect_uris": []}, ...}}
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import secrets
@@ -28,6 +29,7 @@ import threading
 
 USERNAME = "alice"
 
+DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 # name -> (client_type, grant, auth_method); grant is DOT's authorization_grant_type.
 CLIENTS = {
     "basic": ("confidential", "password", "client_secret_basic"),
@@ -36,7 +38,27 @@ CLIENTS = {
     "cc": ("confidential", "client-credentials", "client_secret_basic"),
     # id and secret full of characters that must be percent-encoded (RFC 6749 §2.3.1)
     "special": ("confidential", "password", "client_secret_basic"),
+    # `oauthcli login`: authorization code + PKCE (S256 required) with loopback redirects...
+    "authcode_public": ("public", "authorization-code", "none"),
+    "authcode_basic": ("confidential", "authorization-code", "client_secret_basic"),
+    # ...and the RFC 8628 device flow.
+    "device_public": ("public", DEVICE_GRANT, "none"),
+    "device_basic": ("confidential", DEVICE_GRANT, "client_secret_basic"),
 }
+# The grant_type a client sends to the token endpoint, per DOT grant.
+TOKEN_GRANT_TYPES = {
+    "password": "password",
+    "client-credentials": "client_credentials",
+    "authorization-code": "authorization_code",
+    DEVICE_GRANT: DEVICE_GRANT,
+}
+# RFC 8252 §7.3: DOT lets a request use any port with these (settings.ALLOW_LOCALHOST_LOOPBACK
+# extends it to localhost). Other paths: AuthServer.register_redirect_uri().
+LOOPBACK_REDIRECT_URIS = [
+    "http://127.0.0.1/callback",
+    "http://[::1]/callback",
+    "http://localhost/callback",
+]
 SPECIAL_CLIENT_ID = "special client:id+%/é"
 SPECIAL_SECRET_PREFIX = "s3cr%t ^*&=+#:?/ "
 
@@ -86,10 +108,11 @@ def _create_fixtures() -> dict:
                 client_id = SPECIAL_CLIENT_ID
                 secret = SPECIAL_SECRET_PREFIX + secrets.token_urlsafe(8)
             else:
-                client_id = f"oauthcli-{name}"
+                client_id = "oauthcli-" + name.replace("_", "-")
                 secret = secrets.token_urlsafe(24)
             if client_type == "public":
                 secret = ""
+            redirect_uris = LOOPBACK_REDIRECT_URIS if grant == "authorization-code" else []
             Application.objects.create(
                 name=name,
                 client_id=client_id,
@@ -97,17 +120,49 @@ def _create_fixtures() -> dict:
                 hash_client_secret=False,  # DOT 3 hashes by default; keep it verifiable
                 client_type=client_type,
                 authorization_grant_type=grant,
-                redirect_uris="",
+                redirect_uris=" ".join(redirect_uris),
                 user=user if grant != "client-credentials" else None,
+                # ID tokens for `openid` (the others never ask for it)
+                algorithm="RS256" if grant in ("authorization-code", DEVICE_GRANT) else "",
             )
             clients[name] = {
                 "client_id": client_id,
                 "client_secret": secret or None,
                 "auth_method": auth_method,
-                "grant_type": grant.replace("-", "_"),
+                "grant_type": TOKEN_GRANT_TYPES[grant],
                 "client_type": client_type,
+                "redirect_uris": redirect_uris,
             }
     return {"username": USERNAME, "password": password, "clients": clients}
+
+
+class _HeldWriter:
+    """The handler's wfile, holding a response until ``release()`` sends it in one go."""
+
+    def __init__(self, raw) -> None:
+        self._raw = raw
+        self._held = bytearray()
+
+    def write(self, data) -> int:
+        self._held += data
+        return len(data)
+
+    def flush(self) -> None:  # wsgiref flushes after every write: hold on regardless
+        pass
+
+    def release(self) -> None:
+        if self._held:
+            data, self._held = bytes(self._held), bytearray()
+            self._raw.write(data)
+        self._raw.flush()
+
+    @property
+    def closed(self) -> bool:
+        return self._raw.closed
+
+    def close(self) -> None:
+        self.release()
+        self._raw.close()
 
 
 def _make_server(host: str, port: int):
@@ -117,7 +172,27 @@ def _make_server(host: str, port: int):
     class Server(ThreadedWSGIServer):
         request_queue_size = 128  # Django's default of 10 is too small for burst tests
 
-    httpd = Server((host, port), WSGIRequestHandler, ipv6=":" in host, allow_reuse_address=False)
+    class Handler(WSGIRequestHandler):
+        # wsgiref writes the headers and the body separately: with Nagle on, a keep-alive
+        # client waits for its delayed ACK (~40 ms) on every request.
+        disable_nagle_algorithm = True
+
+        def setup(self) -> None:
+            super().setup()
+            self.wfile = _HeldWriter(self.wfile)
+
+        def log_request(self, *args, **kwargs) -> None:
+            # The request's log line is written before its response leaves: a client
+            # that has the response can read the line in the log.
+            super().log_request(*args, **kwargs)
+            self.wfile.release()
+
+        def finish(self) -> None:
+            with contextlib.suppress(OSError):  # the client may be gone
+                self.wfile.release()
+            super().finish()
+
+    httpd = Server((host, port), Handler, ipv6=":" in host, allow_reuse_address=False)
     httpd.set_app(get_wsgi_application())
     return httpd
 
