@@ -256,6 +256,8 @@ def test_iss_parameter_switch(login_server, listener):
     url, _, state, _ = new_request(login_server, "authcode_public", listener.url())
     query = callback_query(in_process(login_server, url))
     assert query["iss"] == login_server.issuer and query["state"] == state
+    denied = browser.authorize(url, "deny", login_server.username, login_server.password)
+    assert callback_query(denied) == {"error": "access_denied", "state": state}  # DOT: no iss
     login_server.configure(iss_parameter=False)
     assert "iss" not in callback_query(in_process(login_server, url.replace(state, "s2")))
 

@@ -22,6 +22,18 @@ and ``authorization_response_iss_parameter_supported: true`` in the metadata).
 
 The request log: every request with its arrival time on the server's monotonic clock
 (``t``), see :meth:`requests`, :meth:`device_polls`, :meth:`poll_times`, :meth:`poll_gaps`.
+
+DOT 3.4.1 (with oauthlib 4.0.1) behaviour worth knowing:
+
+- redirect URIs match exactly (scheme, host, path, query) except the port of a registered
+  ``http`` loopback URI (127.0.0.1, ::1; localhost via ALLOW_LOCALHOST_LOOPBACK);
+- an authorize request with an unregistered redirect_uri gets a 400 error page, never a
+  redirect; a missing or ``plain`` code_challenge is redirected as ``invalid_request``;
+- ``iss`` (switch ``iss_parameter``) is added to successful responses only: a denial
+  redirects with ``error=access_denied&state=...`` and no ``iss``;
+- the device authorization request needs ``client_id`` in the body even with HTTP Basic;
+  pending, denied and expired polls are answered before client authentication (only an
+  approved code is checked against the client: another client gets ``invalid_grant``).
 """
 
 from __future__ import annotations
