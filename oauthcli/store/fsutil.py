@@ -1,14 +1,15 @@
 """Files in the state dir: a 0700 directory, 0600 files written atomically and durably.
 
-Shared by the file store and the local cache, so both keep the promises of SPEC §6: a temp file
-(O_EXCL, O_NOFOLLOW, 0600 before any byte is written), fsync, ``os.replace``, fsync of the
-directory. A crash leaves the old or the new file, never a torn one.
+Shared by the file store, the local copy of a shared store and the local cache, so all keep
+the promises of SPEC §6: a temp file (O_EXCL, O_NOFOLLOW, 0600 before any byte is written),
+fsync, ``os.replace``, fsync of the directory. A crash leaves the old or the new file, never a
+torn one. The directory is trusted only when it is safe (SPEC §13): a real directory, the
+user's own, writable by nobody else — checked on the read path as well as the write path.
 """
 
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import signal
 import stat
@@ -16,8 +17,9 @@ from pathlib import Path
 
 from oauthcli.errors import StateError
 
-log = logging.getLogger("oauthcli.store")
 NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+MAX_READ = 1 << 20  # no state file is near this; a larger one is not ours
 
 
 def crash_point(name: str) -> None:
@@ -26,58 +28,84 @@ def crash_point(name: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-def ensure_dir(directory: Path) -> None:
+def ensure_dir(directory: Path) -> bool:
+    """Create the 0700 directory, or check the existing one; True if others may read it."""
     try:
         os.makedirs(directory.parent, exist_ok=True)
         os.mkdir(directory, 0o700)
         os.chmod(directory, 0o700)  # umask-proof; the directory is still empty
+        return False
     except FileExistsError:
-        check_dir(directory)
+        return check_dir(directory)
     except OSError as exc:
-        raise StateError(f"cannot create state directory {directory}: {exc}") from None
+        raise StateError(f"cannot create state directory {directory}: {exc.strerror}") from None
 
 
-def check_dir(directory: Path) -> None:
+def check_dir(directory: Path) -> bool:
+    """Refuse an unsafe state directory (exit 3); True if others may read it (a warning)."""
     try:
         info = os.lstat(directory)
     except OSError as exc:
         raise StateError(f"cannot use state directory {directory}: {exc.strerror}") from None
+    if stat.S_ISLNK(info.st_mode):
+        raise StateError(f"state directory {directory} is a symbolic link; refusing to use it",
+                         hint="point --state-dir at the real directory")  # fmt: skip
     if not stat.S_ISDIR(info.st_mode):
         raise StateError(f"state directory {directory} is not a directory")
-    if info.st_mode & 0o077:
-        log.warning(
-            "state directory %s is accessible by other users (mode %o); chmod 700 it",
-            directory,
-            stat.S_IMODE(info.st_mode),
+    if hasattr(os, "geteuid") and info.st_uid != os.geteuid():
+        raise StateError(f"state directory {directory} belongs to another user (uid "
+                         f"{info.st_uid}); refusing to use it")  # fmt: skip
+    if info.st_mode & 0o022:
+        raise StateError(
+            f"state directory {directory} is writable by other users "
+            f"(mode {stat.S_IMODE(info.st_mode):o}); refusing to use it",
+            hint=f"chmod 700 {directory}",
         )
+    return bool(info.st_mode & 0o055)
 
 
-def unusable(path: Path, exc: OSError) -> StateError:
-    if path.is_symlink():
+def unusable(path: Path, why: str) -> StateError:
+    if why == "symbolic link":
         return StateError(
             f"state file {path} is a symbolic link; refusing to follow it",
             hint="remove the link; oauthcli creates its state files itself",
         )
-    return StateError(f"cannot read state file {path}: {exc.strerror}")
+    return StateError(f"cannot read state file {path}: {why}")
 
 
 def read_bytes(path: Path) -> bytes | None:
-    """The file's content, or None when absent; a symlink or unreadable file is a StateError."""
+    """The file's content (at most MAX_READ + 1 bytes), or None when absent.
+
+    A symlink, a FIFO, a device or a directory is a StateError, refused before it is opened.
+    """
     try:
-        fd = os.open(path, os.O_RDONLY | NOFOLLOW)
+        info = os.lstat(path)
     except FileNotFoundError:
         return None
     except OSError as exc:
-        raise unusable(path, exc) from None
+        raise unusable(path, exc.strerror or "error") from None
+    if stat.S_ISLNK(info.st_mode):
+        raise unusable(path, "symbolic link")
+    if not stat.S_ISREG(info.st_mode):
+        raise unusable(path, "not a regular file")
+    try:
+        fd = os.open(path, os.O_RDONLY | NOFOLLOW | NONBLOCK)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        why = "symbolic link" if os.path.islink(path) else exc.strerror or "error"
+        raise unusable(path, why) from None
     with os.fdopen(fd, "rb") as handle:
-        return handle.read()
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):  # swapped since the lstat
+            raise unusable(path, "not a regular file")
+        return handle.read(MAX_READ + 1)
 
 
 def atomic_write(directory: Path, target: Path, data: bytes) -> None:
     """Atomically replace ``target`` (inside ``directory``) with a 0600 file holding ``data``."""
     ensure_dir(directory)
     if target.is_symlink():
-        raise unusable(target, OSError(0, "symbolic link"))
+        raise unusable(target, "symbolic link")
     temp = directory / f".{target.name}.{os.urandom(6).hex()}.tmp"
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | NOFOLLOW, 0o600)
     try:
@@ -95,6 +123,28 @@ def atomic_write(directory: Path, target: Path, data: bytes) -> None:
         raise
     crash_point("before_dir_fsync")
     fsync_dir(directory)
+
+
+def probe_write(directory: Path, size: int = 16384) -> None:
+    """Prove that a state file of ``size`` bytes can be written here now (OSError if not)."""
+    temp = directory / f".probe.{os.urandom(6).hex()}.tmp"
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | NOFOLLOW, 0o600)
+    try:
+        os.write(fd, b"\0" * size)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+
+
+def unlink(directory: Path, path: Path) -> bool:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        return False
+    fsync_dir(directory)
+    return True
 
 
 def fsync_dir(directory: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, replace
+from typing import Any
 
 from oauthcli.token import Token
 
@@ -25,32 +26,57 @@ class State:
     refresh_token_fingerprint: str | None = None  # of the configured initial refresh token
     generation: int = 0  # bumped by every write: the compare-and-swap counter
 
-    def to_json(self) -> str:
+    def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["token"] = self.token.to_dict()
         data["version"] = VERSION
-        return json.dumps(data, indent=1, sort_keys=True)
+        return data
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=1, sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str | bytes) -> State:
-        data = json.loads(text)
+    def from_dict(cls, data: Any) -> State:
         if not isinstance(data, dict) or data.get("version") != VERSION:
             raise ValueError("not a state file of this version")
         generation = data.get("generation", 0)
         if not isinstance(generation, int) or isinstance(generation, bool) or generation < 0:
             raise ValueError("bad generation")
-        return cls(
-            token=Token.from_dict(data["token"]),
-            rotated_refresh_token=data.get("rotated_refresh_token"),
-            refresh_token_fingerprint=data.get("refresh_token_fingerprint"),
-            generation=generation,
-        )
+        rotated, fp = data.get("rotated_refresh_token"), data.get("refresh_token_fingerprint")
+        if not isinstance(rotated, (str, type(None))) or not isinstance(fp, (str, type(None))):
+            raise ValueError("bad refresh token fields")
+        if not isinstance(data.get("token"), dict):
+            raise ValueError("no token")
+        return cls(Token.from_dict(data["token"]), rotated, fp, generation)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> State:
+        return cls.from_dict(json.loads(text))
 
     def with_generation(self, generation: int) -> State:
         return replace(self, generation=generation)
+
+    def without_refresh_tokens(self) -> State:
+        """For copies that only answer while fresh: no refresh token anywhere in it."""
+        secrets = {t for t in (self.rotated_refresh_token, self.token.refresh_token) if t}
+        response = _scrub(self.token.response, secrets)
+        token = replace(self.token, refresh_token=None, response=response)
+        return replace(self, token=token, rotated_refresh_token=None)
 
     def current_refresh_token(self, configured: str | None) -> str | None:
         """The rotated token, unless a person has configured a different one since."""
         if self.rotated_refresh_token and self.refresh_token_fingerprint == fingerprint(configured):
             return self.rotated_refresh_token
         return configured or self.rotated_refresh_token
+
+
+def _scrub(value: Any, secrets: set[str]) -> Any:
+    if isinstance(value, dict):
+        return {k: _scrub(v, secrets) for k, v in value.items() if not _secret(v, secrets)}
+    if isinstance(value, list):
+        return [_scrub(v, secrets) for v in value if not _secret(v, secrets)]
+    return value
+
+
+def _secret(value: Any, secrets: set[str]) -> bool:
+    return isinstance(value, str) and value in secrets
