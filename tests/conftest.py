@@ -17,7 +17,7 @@ import yaml
 
 from tests.server import LoopbackServer, RotatingProvider
 
-pytest_plugins = ["tests.authserver.plugin"]
+pytest_plugins = ["tests.authserver.plugin", "tests.assertion_server.plugin"]
 
 SCRIPT = shutil.which("oauthcli", path=str(Path(sys.executable).parent)) or "oauthcli"
 # A secret planted in profiles; tests assert it never reaches output it should not.
@@ -39,6 +39,27 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("COLUMNS", "200")
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+def state_file(directory: Path | str, profile: str = "p") -> Path:
+    """The stored grant of ``profile``: ``<profile>@<identity>.json`` (SPEC §6, §10); the one
+    the product wrote, or where a legacy ``<profile>.json`` is when there is none."""
+    found = sorted(Path(directory).glob(f"{profile}@*.json"))
+    assert len(found) <= 1, found
+    return found[0] if found else Path(directory) / f"{profile}.json"
+
+
+def age_state(seconds: float, profile: str = "p") -> None:
+    """Pretend the stored token was obtained ``seconds`` earlier (its expiry moves with it)."""
+    import json
+
+    path = state_file(os.environ["OAUTHCLI_STATE_DIR"], profile)
+    data = json.loads(path.read_text())
+    data["token"]["obtained_at"] -= seconds
+    if data["token"]["expires_at"] is not None:
+        data["token"]["expires_at"] -= seconds
+    with open(path, "w") as handle:  # the file exists: its 0600 mode is kept
+        handle.write(json.dumps(data))
 
 
 @pytest.fixture

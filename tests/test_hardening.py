@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import PLANTED, assert_clean_failure, run
+from tests.conftest import PLANTED, age_state, assert_clean_failure, run, state_file
 from tests.server import LoopbackServer, Response
 
 
@@ -79,7 +79,7 @@ def test_rotated_refresh_token_is_kept_when_the_answer_is_unusable(
     server.reply("/token", Response(200, {"token": "misnamed", "refresh_token": "rt-rotated-0001"}))
     profiles_file()
     assert_clean_failure(run("refresh", "p"), 6, "without an access token")
-    state = json.loads((Path(os.environ["OAUTHCLI_STATE_DIR"]) / "p.json").read_text())
+    state = json.loads(state_file(os.environ["OAUTHCLI_STATE_DIR"]).read_text())
     assert state["rotated_refresh_token"] == "rt-rotated-0001"
     server.reply("/token", Response(200, {"access_token": "fixed"}))
     assert run("token", "p").stdout == "fixed\n"  # the stored placeholder is never served
@@ -117,7 +117,10 @@ def test_nonsense_expires_in_means_unknown_expiry(
     assert run("token", "p").stdout == "tok\n"
     assert json.loads(run("token", "p", "-f", "json").stdout)["expires_at"] is None
     assert run("token", "p", "--min-valid", "200").code == 0
-    assert len(server.hits("/token")) == 2  # the last one refreshed: assume_ttl 100 < 200
+    assert len(server.hits("/token")) == 1  # 200 s is capped at half of assume_ttl (SPEC §13)
+    age_state(60)
+    assert run("token", "p", "--min-valid", "200").code == 0
+    assert len(server.hits("/token")) == 2  # the last one refreshed: 40 s left < 50
 
 
 @pytest.mark.parametrize("value", ["nan", "inf"])
@@ -189,14 +192,15 @@ def test_corrupt_files_set_aside_in_one_second_all_survive(
 ) -> None:
     state = Path(os.environ["OAUTHCLI_STATE_DIR"])
     profiles_file()
-    state.mkdir(mode=0o700)
+    assert run("token", "p").code == 0
+    path = state_file(state)
     for content in ("{one", "{two"):
-        (state / "p.json").write_text(content)
+        path.write_text(content)
         run("list")  # reading for list never moves anything
         rotating.live = "rt-initial-0001"
         run("token", "p", "--force")
-        (state / "p.json").unlink()
-    kept = sorted(p.read_text() for p in state.glob("p.json.corrupt-*"))
+        path.unlink()
+    kept = sorted(p.read_text() for p in state.glob("p@*.json.corrupt-*"))
     assert kept == ["{one", "{two"]
 
 

@@ -19,7 +19,14 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import SCRIPT, Result, assert_clean_failure, run_script, write_profiles
+from tests.conftest import (
+    SCRIPT,
+    Result,
+    assert_clean_failure,
+    run_script,
+    state_file,
+    write_profiles,
+)
 
 TOKEN_REQUEST = re.compile(r'"POST /o/token/ HTTP/1\.[01]" \d{3}')
 HELLO = {"hello": "alice", "scope": "read write"}
@@ -64,7 +71,7 @@ def basic_env(auth_server: Any, refresh_token: str | None = None) -> dict[str, s
 
 
 def state_path(profile: str) -> Path:
-    return Path(os.environ["OAUTHCLI_STATE_DIR"]) / f"{profile}.json"
+    return state_file(os.environ["OAUTHCLI_STATE_DIR"], profile)
 
 
 def read_state(profile: str) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import SCRIPT, assert_clean_failure, run, run_script
+from tests.conftest import SCRIPT, age_state, assert_clean_failure, run, run_script, state_file
 from tests.server import LoopbackServer, RotatingProvider
 
 
@@ -23,14 +23,14 @@ def state_dir() -> Path:
 
 
 def state(profile: str = "p") -> dict[str, Any]:
-    return json.loads((state_dir() / f"{profile}.json").read_text())  # type: ignore[no-any-return]
+    return json.loads(state_file(state_dir(), profile).read_text())  # type: ignore[no-any-return]
 
 
 def expire(profile: str = "p") -> None:
     """Make the stored token stale, keeping the file's 0600 mode."""
     data = state(profile)
     data["token"]["expires_at"] = time.time() - 10
-    path = state_dir() / f"{profile}.json"
+    path = state_file(state_dir(), profile)
     fd = os.open(path, os.O_WRONLY | os.O_TRUNC)
     with os.fdopen(fd, "w") as handle:
         handle.write(json.dumps(data))
@@ -56,7 +56,7 @@ def test_state_dir_option_and_env(
 ) -> None:
     profiles_file()
     assert run("--state-dir", str(tmp_path / "elsewhere"), "refresh", "p").code == 0
-    assert (tmp_path / "elsewhere" / "p.json").is_file()
+    assert state_file(tmp_path / "elsewhere").is_file()
     assert not state_dir().exists()
 
 
@@ -66,7 +66,7 @@ def test_default_state_dir_is_the_user_state_dir(
     monkeypatch.delenv("OAUTHCLI_STATE_DIR")
     profiles_file()
     assert run("refresh", "p").code == 0
-    assert (Path(os.environ["XDG_STATE_HOME"]) / "oauthcli" / "p.json").is_file()
+    assert state_file(Path(os.environ["XDG_STATE_HOME"]) / "oauthcli").is_file()
 
 
 def test_state_holds_the_fields_of_spec_6(profiles_file: Any, rotating: RotatingProvider) -> None:
@@ -133,6 +133,9 @@ def test_token_refreshes_when_less_than_min_valid_remains(
     profiles_file()
     assert run("token", "p").stdout == "at-0001-abcdefgh\n"
     assert run("token", "p").stdout == "at-0001-abcdefgh\n"  # 100 s left > 60
+    # A margin beyond the lifetime is capped at half of it (SPEC §13): still reused here...
+    assert run("token", "p", "--min-valid", "200").stdout == "at-0001-abcdefgh\n"
+    age_state(60)  # ...but not once fewer than 50 of its 100 s are left
     assert run("token", "p", "--min-valid", "200").stdout == "at-0002-abcdefgh\n"
     assert run("token", "p", "--force").stdout == "at-0003-abcdefgh\n"
 
@@ -141,6 +144,8 @@ def test_profile_min_valid(profiles_file: Any, rotating: RotatingProvider) -> No
     rotating.expires_in = 100
     profiles_file({"p": {"min_valid": 150}})
     run("token", "p")
+    assert run("token", "p").stdout == "at-0001-abcdefgh\n"  # margin capped at 50 s
+    age_state(60)
     assert run("token", "p").stdout == "at-0002-abcdefgh\n"
 
 
@@ -157,6 +162,8 @@ def test_unknown_expiry_uses_assume_ttl(profiles_file: Any, server: LoopbackServ
     profiles_file({"p": {"assume_ttl": 120}})
     assert run("token", "p").stdout == "opaque-1\n"
     assert run("token", "p").stdout == "opaque-1\n"
+    assert run("token", "p", "--min-valid", "121").stdout == "opaque-1\n"  # capped at 60 s
+    age_state(70)
     assert run("token", "p", "--min-valid", "121").stdout == "opaque-2\n"
 
 
@@ -243,11 +250,12 @@ def test_lock_wait_times_out_with_exit_5(profiles_file: Any, rotating: RotatingP
     from filelock import FileLock
 
     profiles_file({"p": {"lock_timeout": 0.3}})
-    state_dir().mkdir(mode=0o700)
-    with FileLock(str(state_dir() / "p.lock")):
+    assert run("token", "p").code == 0
+    expire()
+    with FileLock(str(state_file(state_dir()).with_suffix(".lock"))):
         result = run_script("token", "p")
-    assert_clean_failure(result, 5, "held the lock for profile 'p'")
-    assert rotating.counter == 0
+    assert_clean_failure(result, 5, "held the lock for profile 'p")
+    assert rotating.counter == 1
 
 
 # --- crash safety -----------------------------------------------------------------------------
@@ -286,7 +294,7 @@ def test_sigkill_at_random_moments_never_tears_the_state_file(
         time.sleep(rng.uniform(0.05, 0.6))
         proc.kill()
         proc.wait()
-        path = state_dir() / "p.json"
+        path = state_file(state_dir())
         if path.exists():
             state()  # parses: old or new, never torn
         if provider.live == (
@@ -304,7 +312,7 @@ def test_forget_deletes_state(profiles_file: Any, rotating: RotatingProvider) ->
     result = run("forget", "p")
     assert (result.code, result.stdout) == (0, "")
     assert "stored token deleted" in result.stderr
-    assert not (state_dir() / "p.json").exists()
+    assert not state_file(state_dir()).exists()
     assert "no stored token" in run("forget", "p").stderr
 
 
@@ -320,7 +328,7 @@ def test_forget_revoke_calls_rfc7009_endpoint(
     hit = server.hits("/revoke")[0]
     assert hit.form["token_type_hint"] == "refresh_token"
     assert hit.form["client_id"] == "cid"
-    assert not (state_dir() / "p.json").exists()
+    assert not state_file(state_dir()).exists()
 
 
 def test_forget_revoke_failure_keeps_state(
@@ -332,7 +340,7 @@ def test_forget_revoke_failure_keeps_state(
     profiles_file({"p": {"revocation_url": server.url("/revoke")}})
     run("refresh", "p")
     assert_clean_failure(run("forget", "p", "--revoke"), 4, "invalid_client")
-    assert (state_dir() / "p.json").exists()
+    assert state_file(state_dir()).exists()
 
 
 def test_forget_all(profiles_file: Any, rotating: RotatingProvider) -> None:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from oauthcli.config.model import Profile
 from oauthcli.errors import ConfigError, OAuthCliError, UsageError
 from oauthcli.grants.base import Flow, Grant, GrantContext
+from oauthcli.grants.identity import read_state, state_name
 from oauthcli.grants.registry import grant_for
 from oauthcli.store.state import State, fingerprint
 from oauthcli.token import Token
@@ -25,10 +26,21 @@ if TYPE_CHECKING:
 
 
 def is_fresh(state: State | None, profile: Profile, now: float, min_valid: float | None) -> bool:
-    if state is None:
+    """Reusable: more than ``min_valid`` seconds left, the margin capped at half the lifetime so
+    a token that lives no longer than ``min_valid`` is still reused for part of it (SPEC §13)."""
+    if state is None or not state.token.access_token:
+        log.debug("no stored access token: refreshing")
         return False
-    leeway = profile.min_valid if min_valid is None else min_valid
-    return not state.token.is_expired(now, leeway, profile.assume_ttl)
+    token = state.token
+    wanted = profile.min_valid if min_valid is None else min_valid
+    expiry = token.effective_expiry(profile.assume_ttl)
+    margin = min(wanted, max(0.0, expiry - token.obtained_at) / 2)
+    left = expiry - now
+    fresh = left > margin
+    capped = f" (capped at half its lifetime from {wanted:g}s)" if margin < wanted else ""
+    verdict = "reusing it" if fresh else "refreshing"
+    log.debug("stored token has %.0fs left, margin %gs%s: %s", left, margin, capped, verdict)
+    return fresh
 
 
 def obtain(
@@ -38,13 +50,15 @@ def obtain(
     if min_valid is not None and not 0 <= min_valid < float("inf"):
         raise UsageError(f"--min-valid must be a finite number of seconds, not {min_valid:g}")
     if not force:
-        state = rt.store.read(profile.name)
+        state = read_state(rt, profile)
         if is_fresh(state, profile, rt.clock(), min_valid):
             assert state is not None
             rt.secrets.add(state.token.access_token)
             return state.token
-    with rt.store.lock(profile.name, profile.lock_timeout):
-        state = rt.store.read(profile.name)  # another process may have refreshed meanwhile
+    else:
+        log.debug("--force: refreshing whatever is stored")
+    with rt.store.lock(state_name(rt, profile), profile.lock_timeout):
+        state = read_state(rt, profile, migrate=True)  # another process may have refreshed
         if not force and is_fresh(state, profile, rt.clock(), min_valid):
             assert state is not None
             return state.token
@@ -61,17 +75,18 @@ def drive(rt: World, profile: Profile, grant: Grant) -> Token:
 
     The one path by which any grant (refresh, machine grants, login) reaches the token endpoint.
     """
-    with rt.store.lock(profile.name, profile.lock_timeout):
-        return _run(rt, profile, rt.store.read(profile.name), grant)
+    with rt.store.lock(state_name(rt, profile), profile.lock_timeout):
+        return _run(rt, profile, read_state(rt, profile, migrate=True), grant)
 
 
 def _run(rt: World, profile: Profile, state: State | None, grant: Grant) -> Token:
     configured = _configured_refresh_token(rt, profile)
     current = state.current_refresh_token(configured) if state else configured
+    name = state_name(rt, profile)
     profile = with_discovery(rt, profile)
-    rt.store.check_writable(profile.name)  # a grant is never spent that cannot be stored
+    rt.store.check_writable(name)  # a grant is never spent that cannot be stored
     data = send_all(rt, profile, grant(GrantContext(rt, profile, current)))
-    return persist(rt, profile, state, data, configured)
+    return persist(rt, name, profile, state, data, configured)
 
 
 def send_all(rt: World, profile: Profile, flow: Flow) -> dict[str, Any]:
@@ -89,7 +104,12 @@ def send_all(rt: World, profile: Profile, flow: Flow) -> dict[str, Any]:
 
 
 def persist(
-    rt: World, profile: Profile, state: State | None, data: dict[str, Any], configured: str | None
+    rt: World,
+    name: str,
+    profile: Profile,
+    state: State | None,
+    data: dict[str, Any],
+    configured: str | None,
 ) -> Token:
     """The one writer: the token is durably stored before success is reported, and a rotated
     refresh token is never lost (kept even when the rest of the answer is unusable)."""
@@ -97,17 +117,22 @@ def persist(
     try:
         token = _token_from(data, profile, rt.clock())
     except OAuthCliError:
-        _keep_rotated(rt, profile, state, data, configured)
+        _keep_rotated(rt, name, profile, state, data, configured)
         raise
     rt.secrets.add_all([token.access_token, token.refresh_token, token.id_token])
     previous = state.current_refresh_token(configured) if state else configured
     rotated = token.refresh_token or previous
-    rt.store.write(profile.name, State(token, rotated, fingerprint(configured)), expected)
+    rt.store.write(name, State(token, rotated, fingerprint(configured)), expected)
     return token
 
 
 def _keep_rotated(
-    rt: World, profile: Profile, state: State | None, data: dict[str, Any], configured: str | None
+    rt: World,
+    name: str,
+    profile: Profile,
+    state: State | None,
+    data: dict[str, Any],
+    configured: str | None,
 ) -> None:
     """An unusable answer may still carry a rotated refresh token: the old one is dead now."""
     from oauthcli.token import dig
@@ -118,7 +143,7 @@ def _keep_rotated(
     rt.secrets.add(rotated)
     kept = state.token if state else Token("", expires_at=0.0, obtained_at=rt.clock())
     expected = state.generation if state else 0
-    rt.store.write(profile.name, State(kept, rotated, fingerprint(configured)), expected)
+    rt.store.write(name, State(kept, rotated, fingerprint(configured)), expected)
 
 
 def _token_from(data: dict[str, Any], profile: Profile, now: float) -> Token:
@@ -144,7 +169,7 @@ def _configured_refresh_token(rt: World, profile: Profile) -> str | None:
 def current_refresh_token(rt: World, profile: Profile) -> str | None:
     """What ``${refresh_token}`` resolves to now (for dry runs and revocation)."""
     configured = _configured_refresh_token(rt, profile)
-    state = rt.store.read(profile.name)
+    state = read_state(rt, profile)
     return state.current_refresh_token(configured) if state else configured
 
 
@@ -152,12 +177,13 @@ def dry_run(rt: World, profile: Profile) -> str:
     """The requests a grant would send, secrets redacted; nothing is sent."""
     from oauthcli.wire.request import describe
 
-    if profile.token_url is None:
+    if profile.token_url is None and profile.issuer:
         raise ConfigError(
             f"profile {profile.name!r}: token_url comes from issuer discovery, "
             "which --dry-run does not perform",
             hint="set token_url explicitly to preview the request",
         )
+    rt.id_tokens.preview = True  # nothing is sent: no ${github_oidc:} token is fetched either
     context = GrantContext(rt, profile, current_refresh_token(rt, profile))
     return describe(next(grant_for(profile)(context)))
 

@@ -17,6 +17,7 @@ from oauthcli.config.model import Profile
 from oauthcli.errors import InvalidTokenError, OAuthCliError, TransientError
 from oauthcli.grants.driver import obtain
 from oauthcli.redact import Secrets, mask
+from oauthcli.safetext import printable
 from oauthcli.token import Token, iso8601
 from oauthcli.validate import jwt as jwt_checks
 from oauthcli.validate.jwt import ERROR, FAIL, PASS, SKIPPED, Check, Jwt
@@ -60,8 +61,9 @@ class Report:
         return error
 
     def to_dict(self, secrets: Secrets) -> dict[str, Any]:
+        """Details quote servers and tokens (claims, kid, scope): shown escaped, as data."""
         checks = [
-            {"name": c.name, "result": c.result, "detail": secrets.redact_text(c.detail)}
+            {"name": c.name, "result": c.result, "detail": printable(secrets.redact_text(c.detail))}
             for c in self.checks
         ]
         return {"profile": self.profile, "valid": self.valid, "checks": checks}
@@ -83,7 +85,9 @@ def stored_subject(
     if refresh:
         token = obtain(rt, profile, min_valid=min_valid, force=False)
         return Subject(token.access_token, "stored", token)
-    state = rt.store.read(profile.name)
+    from oauthcli.grants.identity import read_state
+
+    state = read_state(rt, profile)
     if state is None:
         return Subject(None, "stored")
     rt.secrets.add(state.token.access_token)
@@ -142,7 +146,7 @@ def validate(
     run = _Run(rt, profile, conf, subject, subject.access_token, jwt,
                rt.clock(), profile.min_valid if min_valid is None else min_valid)  # fmt: skip
     checks = [_present(run), *(_guarded(name, check, run) for name, check in RUNNERS)]
-    return Report(profile.name, tuple(checks))
+    return Report(profile.name, (*checks, _verification(checks, subject)))
 
 
 def _guarded(name: str, check: Callable[[_Run], Check], run: _Run) -> Check:
@@ -153,7 +157,30 @@ def _guarded(name: str, check: Callable[[_Run], Check], run: _Run) -> Check:
 
 
 def _skip_rest(reason: str) -> list[Check]:
-    return [Check(name, SKIPPED, reason) for name, _ in RUNNERS]
+    return [Check(name, SKIPPED, reason) for name in (*(n for n, _ in RUNNERS), VERIFICATION)]
+
+
+# What can vouch for a token (SPEC §13): a reader of the claims alone cannot, since anyone can
+# write an unsigned `exp`; the stored expiry can, because oauthcli got that token itself.
+VERIFICATION = "verification"
+VERIFIERS = {"signature": "its signature", "introspection": "introspection", "probe": "the probe"}
+
+
+def _verification(checks: list[Check], subject: Subject) -> Check:
+    """Pass only if something above actually verified the token; a token nothing vouches for
+    (``--token garbage`` with nothing configured) is not valid."""
+    by = [VERIFIERS[c.name] for c in checks if c.result == PASS and c.name in VERIFIERS]
+    if subject.stored is not None and any(c.name == "expiry" and c.result == PASS for c in checks):
+        by.insert(0, "the stored expiry of a token oauthcli obtained")
+    if by:
+        return Check(VERIFICATION, PASS, "verified by " + ", ".join(by))
+    if any(c.result in (FAIL, ERROR) for c in checks):
+        return Check(VERIFICATION, SKIPPED, "decided by the checks above")
+    detail = (f"nothing verified the token from {subject.source}: no signature, introspection "
+              "or probe checked it, and oauthcli did not obtain it")  # fmt: skip
+    hint = ("configure validate.jwks_url (or an issuer with a jwks_uri), "
+            "validate.introspection_url or validate.probe for this profile")  # fmt: skip
+    return Check(VERIFICATION, FAIL, detail, hint)
 
 
 def _absent(profile: Profile, subject: Subject) -> Check:
@@ -266,7 +293,7 @@ def _probe_check(run: _Run) -> Check:
 # The checks after `present`, in report order (each guarded: an OAuthCliError becomes "error").
 RUNNERS: tuple[tuple[str, Callable[[_Run], Check]], ...] = (
     ("expiry", _expiry),
-    ("jwt", lambda run: jwt_checks.structure(run.jwt)),
+    ("jwt", lambda run: jwt_checks.structure(run.jwt, run.settings.expects_jwt)),
     ("exp", lambda run: jwt_checks.time_claim(run.jwt, "exp", run.now, run.settings.leeway)),
     ("nbf", lambda run: jwt_checks.time_claim(run.jwt, "nbf", run.now, run.settings.leeway)),
     ("iss", lambda run: jwt_checks.iss(run.jwt, run.settings.issuer)),

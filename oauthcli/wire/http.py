@@ -30,7 +30,9 @@ MAX_RETRY_AFTER = 30.0
 def new_session(pool_size: int = 10) -> requests.Session:
     session = requests.Session()
     session.trust_env = False  # no ~/.netrc credentials slipped into token requests
-    adapter = requests.adapters.HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size)
+    from oauthcli.wire.deadline import DeadlineAdapter
+
+    adapter = DeadlineAdapter(pool_connections=pool_size, pool_maxsize=pool_size)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     return session
@@ -138,8 +140,26 @@ def _send_once(
     profile: Profile,
     session: requests.Session,
 ) -> HttpResult:
+    """One exchange, bounded as a whole by the profile's ``timeout`` (not per read)."""
+    from oauthcli.wire.deadline import deadline
+
     host = urlsplit(request.url).hostname or request.url
     log.debug("request:\n%s", describe(request))
+    with deadline(profile.timeout) as watch:
+        try:
+            return _exchange(request, profile, session, host)
+        except (TransientError, _Retryable) as exc:
+            if not watch.expired:
+                raise
+            raise TransientError(
+                f"{host} did not answer within {profile.timeout:g}s",
+                hint="the provider may have rotated the refresh token; try again later",
+            ) from exc
+
+
+def _exchange(
+    request: TokenRequest, profile: Profile, session: requests.Session, host: str
+) -> HttpResult:
     try:
         response = session.request(
             request.method,

@@ -9,19 +9,27 @@ from urllib.parse import urlsplit
 from oauthcli.config.model import Profile
 from oauthcli.errors import ConfigError
 from oauthcli.grants.driver import current_refresh_token
+from oauthcli.grants.identity import read_state
 from oauthcli.world import World
 
 
 def forget(rt: World, name: str, do_revoke: bool) -> str:
-    """Delete the stored state; with ``do_revoke``, revoke at the provider first."""
-    revoked = ""
-    if do_revoke:
-        with rt.store.lock(name, rt.profile(name).lock_timeout):
-            revoked = revoke(rt, rt.profile(name)) + "; "
-            deleted = rt.store.delete(name)
-    else:
-        deleted = rt.store.delete(name)
-    return revoked + ("stored token deleted" if deleted else "no stored token")
+    """Delete the stored state; with ``do_revoke``, revoke at the provider first.
+
+    ``name`` is a profile, or a stored grant's key (``profile@identity``, from `forget --all`).
+    """
+    from oauthcli.grants.identity import state_name
+
+    profile_name, _, _ = name.partition("@")
+    keys = [name] if "@" in name else [state_name(rt, rt.profile(name)), name]  # name: legacy
+    if not do_revoke:
+        deleted = [rt.store.delete(key) for key in keys]
+        return "stored token deleted" if any(deleted) else "no stored token"
+    profile = rt.profile(profile_name)
+    with rt.store.lock(keys[0], profile.lock_timeout):
+        revoked = revoke(rt, profile) + "; "
+        deleted = [rt.store.delete(key) for key in keys]
+    return revoked + ("stored token deleted" if any(deleted) else "no stored token")
 
 
 def revoke(rt: World, profile: Profile) -> str:
@@ -31,7 +39,7 @@ def revoke(rt: World, profile: Profile) -> str:
     from oauthcli.wire.response import check_response
 
     url = _revocation_url(rt, profile)
-    state = rt.store.read(profile.name)
+    state = read_state(rt, profile)
     token = current_refresh_token(rt, profile)
     hint = "refresh_token"
     if not token and state:
