@@ -82,11 +82,26 @@ def drive(rt: World, profile: Profile, grant: Grant) -> Token:
 def _run(rt: World, profile: Profile, state: State | None, grant: Grant) -> Token:
     configured = _configured_refresh_token(rt, profile)
     current = state.current_refresh_token(configured) if state else configured
-    name = state_name(rt, profile)
+    name = preflight(rt, profile)  # a grant is never spent that cannot be stored
     profile = with_discovery(rt, profile)
-    rt.store.check_writable(name)  # a grant is never spent that cannot be stored
     data = send_all(rt, profile, grant(GrantContext(rt, profile, current)))
     return persist(rt, name, profile, state, data, configured)
+
+
+def preflight(rt: World, profile: Profile) -> str:
+    """Prove the store can take a result before a grant is spent; the grant's store key."""
+    name = state_name(rt, profile)
+    rt.store.check_writable(name)
+    return name
+
+
+def adopt(rt: World, profile: Profile, data: dict[str, Any]) -> Token:
+    """Store a token answer obtained outside ``drive`` (login's interactive flows), under the
+    grant's lock, over whatever is stored: the one writer, as for every other grant."""
+    name = state_name(rt, profile)
+    with rt.store.lock(name, profile.lock_timeout):
+        state = read_state(rt, profile, migrate=True)
+        return persist(rt, name, profile, state, data, _configured_refresh_token(rt, profile))
 
 
 def send_all(rt: World, profile: Profile, flow: Flow) -> dict[str, Any]:
