@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from oauthcli.render import Output
     from oauthcli.store.base import TokenStore
     from oauthcli.store.localcache import LocalCache
+    from oauthcli.wire.github_oidc import GitHubIdTokens
 
 
 @dataclass
@@ -107,10 +108,25 @@ class World:
 
         return self._once("session", lambda: new_session(pool_size=64))  # type: ignore[return-value]
 
+    @property
+    def id_tokens(self) -> GitHubIdTokens:
+        """The run's ``${github_oidc:}`` tokens: fetched once per audience, kept in memory."""
+        from oauthcli.wire.github_oidc import GitHubIdTokens
+
+        def make() -> GitHubIdTokens:
+            return GitHubIdTokens(self.environ, self.secrets, lambda: self.session, self.clock,
+                                  self.sleep)  # fmt: skip
+
+        return self._once("id_tokens", make)  # type: ignore[return-value]
+
+    def id_token(self, profile: str, audience: str, where: str) -> str:
+        return self.id_tokens(profile, audience, where)
+
     def profile(self, name: str) -> Profile:
         return self.config.profile(name)
 
     def resolver(self, profile: Profile, refresh_token: str | None = None) -> Resolver:
         from oauthcli.config.refs import Resolver
 
-        return Resolver(profile.name, self.environ, lambda: refresh_token, self.secrets)
+        return Resolver(profile.name, self.environ, lambda: refresh_token, self.secrets,
+                        clock=self.clock, id_token=self.id_token)  # fmt: skip

@@ -33,6 +33,7 @@ def lint(config: Config, environ: Mapping[str, str], strict: bool = False) -> li
         findings += _references(name, merged, environ, strict)
         findings += _insecure(name, merged)
         findings += _rotation(name, merged)
+        findings += _machine_identity(name, merged)
     return findings
 
 
@@ -99,3 +100,29 @@ def _rotation(name: str, merged: dict[str, Any]) -> list[Finding]:
             )
         ]
     return []
+
+
+def _machine_identity(name: str, merged: dict[str, Any]) -> list[Finding]:
+    """Keys written into the file, and a service-account key file that cannot be read (found
+    without reading it, and without fetching any ${github_oidc:} token)."""
+    import os
+    from pathlib import Path
+
+    found = []
+    auth, grant = merged.get("auth"), merged.get("grant")
+    for where, value in (("auth.key", _get(auth, "key")), ("grant.key", _get(grant, "key"))):
+        if isinstance(value, str) and "PRIVATE KEY" in value and "${" not in value:
+            found.append(Finding(name, "warning", f"field {where}: a private key is written into "
+                                 "the profiles file; use ${file:…} or ${cmd:…}"))  # fmt: skip
+    key_file = _get(grant, "key_file")
+    if _get(grant, "type") == "google_service_account" and isinstance(key_file, str):
+        literal = "${" not in key_file and not key_file.lstrip().startswith("{")
+        if literal and not os.access(Path(key_file).expanduser(), os.R_OK):
+            found.append(
+                Finding(name, "warning", f"field grant.key_file: file {key_file} is not readable")
+            )
+    return found
+
+
+def _get(mapping: Any, key: str) -> Any:
+    return mapping.get(key) if isinstance(mapping, dict) else None

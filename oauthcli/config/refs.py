@@ -1,14 +1,15 @@
 """References inside profile strings, resolved at the moment of use (SPEC §2 "Values").
 
 ``${env:NAME}``, ``${NAME}``, ``${env:NAME:-default}``, ``${file:PATH}``, ``${cmd:COMMAND}``,
-``${refresh_token}`` and ``$$``. Resolved values are registered as secrets and never written
-back anywhere.
+``${github_oidc:AUDIENCE}`` (SPEC §12), ``${refresh_token}`` and ``$$``. Resolved values are
+registered as secrets and never written back anywhere.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,11 +24,14 @@ _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _CMD_TIMEOUT = 60
 
 Encoder = Callable[[str], str]
+# (profile, audience, field) → a GitHub Actions ID token (wire.github_oidc.GitHubIdTokens)
+IdTokenSource = Callable[[str, str, str], str]
+GITHUB_OIDC_VARIABLES = ("ACTIONS_ID_TOKEN_REQUEST_URL", "ACTIONS_ID_TOKEN_REQUEST_TOKEN")
 
 
 @dataclass(frozen=True)
 class Reference:
-    kind: str  # env, file, cmd, refresh_token
+    kind: str  # env, file, cmd, github_oidc, refresh_token
     target: str
     default: str | None = None
 
@@ -46,7 +50,27 @@ def parse_reference(expr: str) -> Reference:
         return Reference("env", name, default if dsep else None)
     if kind in ("file", "cmd") and rest.strip():
         return Reference(kind, rest.strip())
+    if kind == "github_oidc":
+        if not rest.strip():
+            raise ValueError("${github_oidc:AUDIENCE} needs the audience the token is for")
+        return Reference(kind, rest.strip())
     raise ValueError(f"unknown reference ${{{expr}}}")
+
+
+def preview(expression: str) -> str:
+    """What a dry run sends in place of a reference it does not resolve (it would need a request
+    to another server, e.g. ${github_oidc:}): the reference as written, marked."""
+    return f"<{expression}: resolved when sent>"
+
+
+def is_preview(value: str) -> bool:
+    return value.startswith("<${") and value.endswith("}: resolved when sent>")
+
+
+def shown_preview(value: str) -> str:
+    """How a dry run shows the placeholder: worded apart from it, so that the placeholder,
+    registered as a secret where the field is secret, is not what is masked."""
+    return value[1:].removesuffix(": resolved when sent>") + " (resolved when sent)"
 
 
 @dataclass
@@ -57,6 +81,8 @@ class Resolver:
     environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
     refresh_token: Callable[[], str | None] | None = None
     secrets: Secrets = field(default_factory=Secrets)
+    clock: Callable[[], float] = time.time  # the run's clock: assertions are stamped with it
+    id_token: IdTokenSource | None = None  # the run's ${github_oidc:} cache (World.id_token)
 
     def resolve(self, text: str, where: str, encode: Encoder | None = None) -> str:
         """Substitute every reference in ``text``; ``encode`` is applied to substituted values."""
@@ -75,7 +101,7 @@ class Resolver:
         except ValueError as exc:
             raise ConfigError(f"profile {self.profile!r}, field {where}: {exc}") from None
         value = self._lookup(ref, where)
-        if ref.kind != "env" or ref.target in self.environ:
+        if (ref.kind != "env" or ref.target in self.environ) and not is_preview(value):
             self.secrets.add(value)
         return value
 
@@ -86,7 +112,17 @@ class Resolver:
             return _read_file(ref.target, self.profile, where)
         if ref.kind == "cmd":
             return _run_command(ref.target, self.profile, where)
+        if ref.kind == "github_oidc":
+            return self._github_oidc(ref.target, where)
         return self._refresh_token(where)
+
+    def _github_oidc(self, audience: str, where: str) -> str:
+        source = self.id_token
+        if source is None:  # a resolver outside a World: a cache of its own
+            from oauthcli.wire.github_oidc import GitHubIdTokens
+
+            source = self.id_token = GitHubIdTokens(self.environ, self.secrets, clock=self.clock)
+        return source(self.profile, audience, where)
 
     def _env(self, ref: Reference, where: str) -> str:
         value = self.environ.get(ref.target)
@@ -160,4 +196,12 @@ def problems(ref: Reference, environ: Mapping[str, str]) -> str | None:
             return f"command {ref.target!r} cannot be parsed: {exc}"
         if not argv or shutil.which(argv[0]) is None:
             return f"command {argv[0] if argv else ref.target!r} not found"
+    if ref.kind == "github_oidc" and not all(environ.get(v) for v in GITHUB_OIDC_VARIABLES):
+        return "${github_oidc:…} resolves only in a GitHub Actions job " + outside_actions()
     return None
+
+
+def outside_actions() -> str:
+    """Why ${github_oidc:} cannot resolve here (for `check` and the error)."""
+    names = " and ".join(GITHUB_OIDC_VARIABLES)
+    return f"with `permissions: id-token: write` ({names} are not set)"

@@ -77,6 +77,15 @@ GRANT_KEYS: dict[str, set[str]] = {
                        "actor_token_type", "audience", "resource", "requested_token_type",
                        "scope"},  # fmt: skip
 }
+# grant.type → the keys it cannot do without (token_url/issuer are checked by the model)
+GRANT_REQUIRED: dict[str, tuple[str, ...]] = {
+    "jwt_bearer": ("key", "iss"),
+    "google_service_account": ("key_file",),
+    "token_exchange": ("subject_token", "subject_token_type"),
+}
+# what wire.assertion signs with (RFC 7518; EdDSA per RFC 8037)
+SIGNING_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
+                      "ES256", "ES384", "ES512", "EdDSA")  # fmt: skip
 LOGIN_KEYS = {"flow", "authorization_url", "device_authorization_url", "redirect_uri", "params"}
 GIT_KEYS = {"username"}
 
@@ -101,6 +110,25 @@ PROBE_TYPES: dict[str, tuple[str, Any]] = {
     "method": ("HTTP method", lambda v: _is_str(v) and v.upper() in HTTP_METHODS),
     "expect_status": ("HTTP status", lambda v: isinstance(v, int) and 100 <= v <= 599),
     "headers": (_STR_MAP, _is_str_map),
+}
+_STRINGS = (
+    "string or list of strings",
+    lambda v: isinstance(v, str) or (isinstance(v, list) and all(map(_is_str, v))),
+)
+_ALG = (
+    " or ".join(SIGNING_ALGORITHMS),
+    lambda v: isinstance(v, str) and (v in SIGNING_ALGORITHMS or "${" in v),
+)
+AUTH_TYPES_OF: dict[str, tuple[str, Any]] = {
+    **dict.fromkeys(AUTH_KEYS, ("string", _is_str)),
+    "alg": _ALG,
+}
+GRANT_TYPES_OF: dict[str, tuple[str, Any]] = {
+    **{key: ("string", _is_str) for keys in GRANT_KEYS.values() for key in keys},
+    "alg": _ALG,
+    "claims": ("mapping", lambda v: isinstance(v, dict)),
+    "audience": _STRINGS,
+    "resource": _STRINGS,
 }
 VALIDATE_KEYS = set(VALIDATE_TYPES)
 PROBE_KEYS = set(PROBE_TYPES)
@@ -144,7 +172,12 @@ def check_nested(
             )
     if key == "auth":
         check_auth(source, profile, value)
-    types = {"validate": VALIDATE_TYPES, "validate.probe": PROBE_TYPES}.get(key, {})
+    types = {
+        "validate": VALIDATE_TYPES,
+        "validate.probe": PROBE_TYPES,
+        "auth": AUTH_TYPES_OF,
+        "grant": GRANT_TYPES_OF,
+    }.get(key, {})
     for sub, item in value.items():
         expected, check = types.get(sub, ("", None))
         if check is not None and not check(item):
@@ -169,6 +202,13 @@ def check_grant(source: str, profile: str, value: dict[str, Any]) -> None:
         expected = " or ".join(repr(t) for t in GRANT_KEYS)
         raise schema_error(source, profile, "grant.type", expected, kind)
     check_nested(source, profile, "grant", value, GRANT_KEYS[kind])
+    for sub in GRANT_REQUIRED.get(kind, ()):
+        if sub not in value:
+            raise ConfigError(f"{source}: profile {profile!r}: grant.{sub} is required "
+                              f"for grant type {kind}")  # fmt: skip
+    if "actor_token_type" in value and "actor_token" not in value:
+        raise ConfigError(f"{source}: profile {profile!r}: grant.actor_token_type without "
+                          "grant.actor_token")  # fmt: skip
 
 
 def schema_error(source: str, profile: str, key: str, expected: str, value: Any) -> ConfigError:

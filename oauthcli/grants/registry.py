@@ -17,6 +17,9 @@ if TYPE_CHECKING:
 GRANTS = {  # grant.type → module with `flow(context) -> Flow`
     "refresh_token": "oauthcli.grants.template",
     "client_credentials": "oauthcli.grants.client_credentials",
+    "jwt_bearer": "oauthcli.grants.jwt_bearer",
+    "google_service_account": "oauthcli.grants.google_service_account",
+    "token_exchange": "oauthcli.grants.token_exchange",
 }
 
 
@@ -26,3 +29,14 @@ def grant_for(profile: Profile) -> Grant:
         raise ConfigError(f"profile {profile.name!r}: grant.type {kind!r} is not available")
     flow: Grant = import_module(GRANTS[kind]).flow
     return flow
+
+
+def hint_for(profile: Profile, error: str) -> str | None:
+    """What to check when the server answers ``error``: the client authentication's hint (a
+    module's ``HINTS``), else the grant's; None leaves the generic one."""
+    from oauthcli.wire.clientauth import hint_for as auth_hint
+
+    kind = (profile.grant or {}).get("type", "refresh_token")
+    hints = getattr(import_module(GRANTS[kind]), "HINTS", {}) if kind in GRANTS else {}
+    found: str | None = auth_hint(profile, error) or hints.get(error)
+    return found

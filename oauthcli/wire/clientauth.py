@@ -2,7 +2,9 @@
 
 The token request, login's code exchange and device requests, introspection and revocation all
 authenticate through ``authenticate``. A method returns the headers and the form fields it adds;
-a new method (private_key_jwt, client_assertion, …) is one function plus one line in ``METHODS``.
+a new method is one function plus one line in ``METHODS``. ``private_key_jwt`` signs a fresh
+assertion for every request (so each has its own ``jti``); ``client_assertion`` sends one
+obtained elsewhere (a CI system's OIDC token: workload identity federation).
 """
 
 from __future__ import annotations
@@ -57,7 +59,66 @@ def none(auth: Mapping[str, str], resolver: Resolver, endpoint: str) -> ClientAu
     return ClientAuth(fields={"client_id": _resolve(auth, "client_id", resolver)})
 
 
-METHODS: dict[str, Method] = {"basic": basic, "post": post, "none": none}
+def private_key_jwt(auth: Mapping[str, str], resolver: Resolver, endpoint: str) -> ClientAuth:
+    """RFC 7523 §2.2: a JWT signed with the client's key, iss = sub = client_id, aud = the
+    configured audience or the endpoint the request goes to."""
+    from oauthcli.wire.assertion import CLIENT_ASSERTION_TYPE, claims, sign
+
+    client_id = _resolve(auth, "client_id", resolver)
+    key = _resolve(auth, "key", resolver)
+    resolver.secrets.add(key)
+    audience = _optional(auth, "audience", resolver) or endpoint
+    payload = claims(client_id, audience, resolver.clock(), sub=client_id)
+    alg, kid = _optional(auth, "alg", resolver), _optional(auth, "kid", resolver)
+    assertion = sign(payload, key, alg, kid, (resolver.profile, "auth.key"))
+    resolver.secrets.add(assertion)
+    return ClientAuth(fields={"client_id": client_id,
+                              "client_assertion_type": CLIENT_ASSERTION_TYPE,
+                              "client_assertion": assertion})  # fmt: skip
+
+
+def client_assertion(auth: Mapping[str, str], resolver: Resolver, endpoint: str) -> ClientAuth:
+    """An assertion obtained elsewhere, e.g. ``${github_oidc:api://AzureADTokenExchange}``: the
+    Microsoft Entra federated-credential shape (client_id + the assertion)."""
+    from oauthcli.wire.assertion import CLIENT_ASSERTION_TYPE
+
+    client_id = _resolve(auth, "client_id", resolver)
+    assertion = _resolve(auth, "assertion", resolver).strip()
+    if not assertion:
+        raise ConfigError(f"profile {resolver.profile!r}, field auth.assertion: it is empty")
+    resolver.secrets.add(assertion)
+    return ClientAuth(fields={"client_id": client_id,
+                              "client_assertion_type": CLIENT_ASSERTION_TYPE,
+                              "client_assertion": assertion})  # fmt: skip
+
+
+def _optional(auth: Mapping[str, str], key: str, resolver: Resolver) -> str | None:
+    value = auth.get(key)
+    return resolver.resolve(value, f"auth.{key}") or None if isinstance(value, str) else None
+
+
+METHODS: dict[str, Method] = {
+    "basic": basic,
+    "post": post,
+    "none": none,
+    "private_key_jwt": private_key_jwt,
+    "client_assertion": client_assertion,
+}
+
+
+HINTS: dict[tuple[str, str], str] = {  # (auth.type, error) → what to check
+    ("private_key_jwt", "invalid_client"): "the signed client assertion was refused: check that "
+    "the server has this key's public key (and kid) for auth.client_id, that alg fits, that "
+    "auth.audience is what it expects (default: the endpoint URL), and this machine's clock",
+    ("client_assertion", "invalid_client"): "the client assertion was refused: its issuer, "
+    "subject and audience must match the federated credential of auth.client_id (for GitHub "
+    "Actions: the repository and branch or environment, and the audience), and it must be fresh",
+}
+
+
+def hint_for(profile: Profile, error: str) -> str | None:
+    kind = profile.auth.get("type", "basic") if profile.auth else None
+    return HINTS.get((kind, error)) if kind else None
 
 
 def authenticate(profile: Profile, resolver: Resolver, endpoint: str) -> ClientAuth:

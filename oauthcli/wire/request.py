@@ -193,7 +193,33 @@ def _describe_body(request: TokenRequest) -> str:
         except ValueError:
             return text
     pairs = parse_qsl(text, keep_blank_values=True)
-    shown = [
-        f"{quote_plus(k)}={mask(v) if is_secret_key(k) and v else quote_plus(v)}" for k, v in pairs
-    ]
-    return "&".join(shown)
+    shown = [f"{quote_plus(k)}={_shown_value(k, v)}" for k, v in pairs]
+    return "\n".join(["&".join(shown), *_assertions(pairs)])
+
+
+def _shown_value(key: str, value: str) -> str:
+    """A field as --dry-run and -v show it: secrets masked; a signed JWT (an assertion, a
+    subject token) is described below it; a reference a dry run did not resolve is shown."""
+    from oauthcli.config.refs import is_preview, shown_preview
+    from oauthcli.wire.assertion import peek
+
+    if not is_secret_key(key) or not value:
+        return quote_plus(value)
+    if is_preview(value):
+        return shown_preview(value)
+    return "<JWT, signature redacted: below>" if peek(value) else mask(value)
+
+
+def _assertions(pairs: list[tuple[str, str]]) -> list[str]:
+    """Header and claims of each JWT in a secret field; never the signature. (describe then
+    redacts every registered secret, in the claims too.)"""
+    from oauthcli.wire.assertion import peek
+
+    lines = []
+    for key, value in pairs:
+        parts = peek(value) if is_secret_key(key) else None
+        if parts:
+            header, claims = (json.dumps(part, sort_keys=True) for part in parts)
+            lines += ["", f"{key} (JWT, signature redacted):", f"  header {header}",
+                      f"  claims {claims}"]  # fmt: skip
+    return lines

@@ -85,7 +85,7 @@ def check_response(result: HttpResult, profile: Profile, host: str) -> dict[str,
         detail = f" ({error[0]})" if error else ""
         raise TransientError(f"{host} answered HTTP {result.status}{detail}", hint=_later(result))
     if error or result.status >= 400:
-        raise _provider_error(result.status, error, host, result.secrets)
+        raise _provider_error(result.status, error, host, result.secrets, profile)
     if not 200 <= result.status < 300:
         raise BadResponseError(f"{host} answered HTTP {result.status}")
     if data is None:
@@ -130,7 +130,11 @@ def _short(value: Any, secrets: Secrets) -> str | None:
 
 
 def _provider_error(
-    status: int, error: tuple[str, str | None] | None, host: str, secrets: Secrets
+    status: int,
+    error: tuple[str, str | None] | None,
+    host: str,
+    secrets: Secrets,
+    profile: Profile,
 ) -> ProviderError:
     if error is None:
         return ProviderError(f"{host} refused the request: HTTP {status}", status=status)
@@ -138,8 +142,15 @@ def _provider_error(
     detail = f": {description}" if description else ""
     return ProviderError(
         f"{host} refused the request: {secrets.redact_text(code)}{detail} (HTTP {status})",
-        hint=HINTS.get(code),
+        hint=_hint(profile, code),
         error=code,
         error_description=description,
         status=status,
     )
+
+
+def _hint(profile: Profile, code: str) -> str | None:
+    """The client authentication's or the grant's own hint for ``code``, else the generic one."""
+    from oauthcli.grants.registry import hint_for
+
+    return hint_for(profile, code) or HINTS.get(code)
