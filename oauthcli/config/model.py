@@ -120,7 +120,9 @@ def build_profile(name: str, data: Mapping[str, Any], source: str) -> Profile:
     data = {k: v for k, v in data.items() if v is not None}
     for key, value in data.items():
         check_key(source, name, key, value)
-    if not data.get("token_url") and not data.get("issuer"):
+    grant_type = data["grant"].get("type") if isinstance(data.get("grant"), dict) else None
+    needs_url = grant_type != "google_service_account"  # it goes to the key's token_uri
+    if needs_url and not data.get("token_url") and not data.get("issuer"):
         raise ConfigError(
             f"{source}: profile {name!r}: token_url is required",
             hint="add token_url: https://… (or issuer: for discovery)",
