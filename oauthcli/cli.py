@@ -1,27 +1,24 @@
-"""The Typer app, global options, and the one place where errors become exit codes."""
+"""The Typer app, built from the option specifications in options.py, and the full CLI's main.
+
+Each command of ``options.COMMANDS`` becomes a Typer command whose parameters are made from its
+``Arg`` and ``Opt`` specifications; invoking it imports the command's body and calls
+``body(world, **values)``, exactly as the typer-free fast path (entry.py) does.
+"""
 
 from __future__ import annotations
 
+import inspect
 import sys
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
 
-from oauthcli import __version__
-from oauthcli.commands import (
-    check,
-    demo,
-    env,
-    exec_,
-    forget,
-    list_,
-    refresh,
-    show,
-    token,
-    validate,
-)
+from oauthcli import __version__, options
+from oauthcli import completion as complete
 from oauthcli.errors import UsageError
 from oauthcli.ladder import configure_logging, guarded
+from oauthcli.options import Arg, Command, Opt
 from oauthcli.world import Options, World
 
 app = typer.Typer(
@@ -32,6 +29,14 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
+_TYPES = {"flag": bool, "text": str | None, "number": float | None, "texts": list[str] | None}
+
+
+def world_of(ctx: typer.Context) -> World:
+    obj = ctx.find_root().obj
+    assert isinstance(obj, World)
+    return obj
+
 
 def _version(value: bool) -> None:
     if value:
@@ -39,84 +44,73 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
-def main_options(
-    ctx: typer.Context,
-    config: Annotated[
-        str | None,
-        typer.Option(
-            "--config", "-c", help="Profiles file ('-' reads YAML from stdin).", show_default=False
-        ),
-    ] = None,
-    state_dir: Annotated[
-        str | None,
-        typer.Option(
-            "--state-dir",
-            help="Where stored tokens live.",
-            show_default=False,
-            envvar="OAUTHCLI_STATE_DIR",
-        ),
-    ] = None,
-    store: Annotated[
-        str | None,
-        typer.Option(
-            "--store",
-            help="Token store: file (default) or redis://… (also $OAUTHCLI_STORE).",
-            show_default=False,
-        ),
-    ] = None,
-    verbose: Annotated[
-        bool, typer.Option("--verbose", "-v", help="Trace requests to stderr, secrets redacted.")
-    ] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only output and errors.")] = False,
-    no_color: Annotated[
-        bool, typer.Option("--no-color", help="No colours (also when NO_COLOR is set).")
-    ] = False,
-    version: Annotated[
-        bool,
-        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
-    ] = False,
-) -> None:
-    """Turn refresh tokens into access tokens: print, export or validate them."""
-    world = ctx.obj
-    assert isinstance(world, World)
-    world.options = Options(config, state_dir, store, verbose, quiet, no_color)
+def typer_option(spec: Opt) -> Any:
+    """The ``typer.Option`` of one specification."""
+    return typer.Option(
+        *spec.flags, help=spec.help, show_default=spec.default not in (None, False),
+        min=spec.minimum, metavar=spec.metavar, is_eager=spec.eager,
+        callback=_version if spec.dest == "version" else None,
+        autocompletion=complete.for_spec(spec),
+    )  # fmt: skip
+
+
+def typer_argument(spec: Arg) -> Any:
+    return typer.Argument(
+        help=spec.help, metavar=spec.metavar, show_default=False,
+        autocompletion=complete.for_spec(spec),
+    )  # fmt: skip
+
+
+def _parameter(spec: Opt | Arg) -> inspect.Parameter:
+    if isinstance(spec, Arg):
+        kind: Any = list[str] if spec.many else str
+        kind = kind if spec.required else kind | None
+        info, default = typer_argument(spec), inspect.Parameter.empty if spec.required else None
+    else:
+        kind, info, default = _TYPES[spec.kind], typer_option(spec), spec.default
+        if spec.kind == "text" and spec.default is not None:
+            kind = str
+    annotation = Annotated[kind, info]
+    return inspect.Parameter(spec.dest, inspect.Parameter.KEYWORD_ONLY, default=default,
+                             annotation=annotation)  # fmt: skip
+
+
+def _typed(
+    run: Callable[..., None], specs: tuple[Opt | Arg, ...], help_text: str
+) -> Callable[..., None]:
+    """A function Typer can read: ``ctx`` plus one annotated parameter per specification."""
+    context = inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                                annotation=typer.Context)  # fmt: skip
+    signature = inspect.Signature([context, *map(_parameter, specs)])
+    run.__signature__ = signature  # type: ignore[attr-defined]
+    run.__annotations__ = {p.name: p.annotation for p in signature.parameters.values()}
+    run.__doc__ = help_text
+    return run
+
+
+def _command(command: Command) -> Callable[..., None]:
+    def run(ctx: typer.Context, **values: Any) -> None:
+        command.load()(world_of(ctx), **values)
+
+    return _typed(run, (*command.arguments, *command.options), command.help)
+
+
+def _globals(ctx: typer.Context, **values: Any) -> None:
+    world = world_of(ctx)
+    values.pop("version", None)
+    world.options = Options(**values)
     configure_logging(world)
 
 
-for module in (refresh, token, env, exec_, validate, list_, show, check, forget, demo):
-    module.register(app)
-
-
-_GLOBAL_FLAGS = {"-v", "--verbose", "-q", "--quiet", "--no-color"}
-_GLOBAL_VALUED = {"-c", "--config", "--state-dir", "--store"}
-
-
-def hoist_globals(argv: list[str]) -> list[str]:
-    """Let global options follow the command too (`oauthcli check -c FILE`), up to `--`."""
-    hoisted: list[str] = []
-    rest: list[str] = []
-    args = iter(argv)
-    for arg in args:
-        if arg == "--":
-            rest += [arg, *args]
-            break
-        name = arg.split("=", 1)[0]
-        if arg in _GLOBAL_FLAGS:
-            hoisted.append(arg)
-        elif name in _GLOBAL_VALUED and "=" in arg:
-            hoisted.append(arg)
-        elif arg in _GLOBAL_VALUED:
-            hoisted += [arg, next(args, "")]
-        else:
-            rest.append(arg)
-    return hoisted + rest
+app.callback()(_typed(_globals, options.GLOBALS, app.info.help or ""))
+for _spec in options.COMMANDS:
+    app.command(_spec.name)(_command(_spec))
 
 
 def main(argv: list[str] | None = None, world: World | None = None) -> Any:
     """The full CLI (the console script comes through entry.main first)."""
     world = world or World()
-    args = hoist_globals(sys.argv[1:] if argv is None else argv)
+    args = options.hoist_globals(sys.argv[1:] if argv is None else argv)
     world.argv = args
     return guarded(world, lambda: _run_click(world, args))
 

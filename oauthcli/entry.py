@@ -1,73 +1,101 @@
-"""The console script's entry: `token` and `refresh` of one profile run without typer (SPEC §8).
+"""The console script's entry: plain `token`, `refresh` and `git-credential` lines of one profile
+run without typer (SPEC §8).
 
 Importing typer costs about as much as the rest of oauthcli on the cached `token` path, and
-every parameter it builds costs more. So a command line this module fully understands runs
-here; anything else — other commands, help, completion, -v, unknown, repeated or malformed
-options — goes to the Typer app unchanged, which also owns every usage error.
+every parameter it builds costs more. So a command line that this module fully understands,
+read with the same specifications (options.py) the Typer app is built from, runs the same
+command body here; anything else — other commands, help, completion, -v, unknown, repeated or
+malformed options, values that look like options — goes to the Typer app unchanged, which also
+owns every usage error. tests/test_options.py checks that both give the same result.
 """
 
 from __future__ import annotations
 
+import os
 import sys
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from oauthcli.options import BY_NAME, GLOBALS, Command, Opt, hoist_globals
 
 if TYPE_CHECKING:
     from oauthcli.world import World
 
-_VALUED = {
-    "-c": "config", "--config": "config", "--state-dir": "state_dir",
-    "-f": "fmt", "--format": "fmt", "--min-valid": "min_valid",
-}  # fmt: skip
-_FLAGS = {"-q": "quiet", "--quiet": "quiet", "--no-color": "no_color", "--force": "force"}
-_ALLOWED = {  # command → the options it takes here (globals are allowed anywhere)
-    "token": {"config", "state_dir", "quiet", "no_color", "fmt", "min_valid", "force"},
-    "refresh": {"config", "state_dir", "quiet", "no_color", "fmt"},
-}
-_GLOBALS = {"config", "state_dir", "quiet", "no_color"}  # the only options before the command
-_FORMATS = ("token", "json", "header")  # `table` draws with rich: the full CLI does it
+_GLOBAL_FLAGS = {flag: spec for spec in GLOBALS for flag in spec.flags}
 
 
-def parse(argv: list[str]) -> tuple[str, str, dict[str, Any]] | None:
-    """(command, profile, options) for `[globals] token|refresh PROFILE [options]`, else None."""
-    options: dict[str, Any] = {}
+class Parsed(NamedTuple):
+    command: str
+    profile: str
+    options: dict[str, Any]  # every value given on the line except the profile
+
+
+def parse(argv: list[str]) -> Parsed | None:
+    """(command, profile, values) for a plain line of a fast command, else None."""
+    args = iter(hoist_globals(argv))
+    scope, command = _GLOBAL_FLAGS, None
+    given: dict[str, Any] = {}
     words: list[str] = []
-    args = iter(argv)
     for arg in args:
-        name, eq, inline = arg.partition("=")
-        if eq and not name.startswith("--"):
-            return None  # click reads `-c=x` as the value "=x"; leave such spellings to it
-        key = _VALUED.get(name) or (_FLAGS.get(arg) if not eq else None)
-        if key is None or key in options:
-            if arg.startswith("-"):
+        if arg.startswith("-"):
+            matched = _option(arg, scope, args)
+            if matched is None or matched[0].dest in given:
                 return None
-            words.append(arg)
-        elif not words and key not in _GLOBALS:
-            return None  # Typer rejects `oauthcli --force token p`: let it say so
-        elif key in _FLAGS.values():
-            options[key] = True
+            given[matched[0].dest] = matched[1]
+        elif command is None:
+            command = BY_NAME.get(arg)
+            if command is None or not command.fast:
+                return None
+            scope = {flag: spec for spec in command.options for flag in spec.flags}
         else:
-            value = inline if eq else next(args, None)
-            if value is None:
-                return None
-            options[key] = value
-    if len(words) != 2 or words[0] not in _ALLOWED or not set(options) <= _ALLOWED[words[0]]:
+            words.append(arg)
+    if command is None or len(words) != len(command.arguments):
         return None
-    if options.get("fmt", "token") not in _FORMATS:
+    for spec, word in zip(command.arguments[1:], words[1:], strict=True):
+        given[spec.dest] = word
+    return Parsed(command.name, words[0], given)
+
+
+def _option(arg: str, scope: dict[str, Opt], args: Iterator[str]) -> tuple[Opt, Any] | None:
+    """The option and its value, or None for anything click might read differently."""
+    name, eq, inline = arg.partition("=") if arg.startswith("--") else (arg, "", "")
+    spec = scope.get(name)
+    if spec is None or not spec.fast or spec.eager or spec.kind == "texts":
         return None
-    if "min_valid" in options:
+    if not spec.takes_value:
+        return None if eq else (spec, True)
+    value = inline if eq else next(args, None)
+    if value is None or (value.startswith("-") and value != "-"):
+        return None
+    if spec.fast_values is not None and value not in spec.fast_values:
+        return None
+    if spec.kind == "number":
         try:
-            options["min_valid"] = float(options["min_valid"])
+            number = float(value)
         except ValueError:
             return None
-        if not options["min_valid"] >= 0:
+        if not number >= (spec.minimum or 0.0):  # NaN too: the Typer app says what is wrong
             return None
-    return words[0], words[1], options
+        return spec, number
+    return spec, value
+
+
+def body_values(command: Command, parsed: Parsed) -> dict[str, Any]:
+    """The keywords the Typer app would pass: every argument and option, defaults filled in."""
+    first = command.arguments[0]
+    values: dict[str, Any] = {first.dest: [parsed.profile] if first.many else parsed.profile}
+    for arg in command.arguments[1:]:
+        values[arg.dest] = parsed.options[arg.dest]
+    for opt in command.options:
+        values[opt.dest] = parsed.options.get(opt.dest, opt.default)
+    return values
 
 
 def main(argv: list[str] | None = None, world: World | None = None) -> Any:
     """The console script: ``main(argv, world)``; tests and the Python API pass their own world."""
     args = sys.argv[1:] if argv is None else argv
-    parsed = parse(args)
+    environ = world.environ if world is not None else os.environ
+    parsed = None if "_OAUTHCLI_COMPLETE" in environ else parse(args)  # completion: Typer's
     if parsed is None:
         from oauthcli.cli import main as full_cli
 
@@ -76,24 +104,11 @@ def main(argv: list[str] | None = None, world: World | None = None) -> Any:
     from oauthcli.world import Options, World
 
     world = world or World()
-    options = parsed[2]
-    world.argv = args
-    world.options = Options(
-        config=options.get("config"), state_dir=options.get("state_dir"),
-        quiet=options.get("quiet", False), no_color=options.get("no_color", False),
-    )  # fmt: skip
+    given = parsed.options
+    world.argv = hoist_globals(args)
+    world.options = Options(**{g.dest: given.get(g.dest, g.default) for g in GLOBALS
+                               if g.dest != "version"})  # fmt: skip
     configure_logging(world)
-    return guarded(world, lambda: run(world, *parsed))
+    command = BY_NAME[parsed.command]
+    return guarded(world, lambda: command.load()(world, **body_values(command, parsed)))
 
-
-def run(world: World, command: str, name: str, options: dict[str, Any]) -> None:
-    from oauthcli.grants import driver
-    from oauthcli.render import render_tokens
-
-    profile = world.profile(name)
-    if command == "token":
-        min_valid, force = options.get("min_valid"), options.get("force", False)
-        token = driver.obtain(world, profile, min_valid=min_valid, force=force)
-    else:
-        token = driver.refresh(world, profile)
-    render_tokens(world.output, [(name, token)], options.get("fmt"))

@@ -10,12 +10,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
+from oauthcli.options import FORMATS
 from oauthcli.redact import Secrets
 
 if TYPE_CHECKING:
     from oauthcli.token import Token
 
-FORMATS = ("token", "json", "header", "table")
+__all__ = ["FORMATS", "Output", "header", "json_line", "render_tokens"]
 
 
 @dataclass
@@ -117,7 +118,9 @@ def header(token_type: str | None, access_token: str) -> str:
 _HEADER_SAFE = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an RFC 9110 token
 
 
-def render_tokens(out: Output, results: Sequence[tuple[str, Token]], fmt: str | None) -> None:
+def render_tokens(
+    out: Output, results: Sequence[tuple[str, Token]], fmt: str | None, now: float | None = None
+) -> None:
     """Print tokens in the requested format; several default to a table on a terminal."""
     if fmt is None:
         several = len(results) > 1
@@ -126,16 +129,16 @@ def render_tokens(out: Output, results: Sequence[tuple[str, Token]], fmt: str | 
     if fmt == "table":
         _token_table(out, results)
         return
-    text = "".join(_one_token(name, token, fmt) for name, token in results)
+    text = "".join(_one_token(name, token, fmt, now) for name, token in results)
     out.out(text, secrets)
 
 
-def _one_token(name: str, token: Token, fmt: str) -> str:
+def _one_token(name: str, token: Token, fmt: str, now: float | None) -> str:
     if fmt == "token":
         return token.access_token + "\n"
     if fmt == "header":
         return header(token.token_type, token.access_token)
-    return json_line(token.public(name))
+    return json_line(token.public(name, now))
 
 
 def _token_table(out: Output, results: Sequence[tuple[str, Token]]) -> None:

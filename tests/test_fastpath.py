@@ -83,3 +83,36 @@ def test_cached_token_imports_neither_typer_nor_http_code(
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.stdout.splitlines() == ["the-token", "[]"], done.stderr
+
+
+CACHED_PATHS = {"token": (["token", "p"], "")}
+HEAVY = ("typer", "click", "rich", "requests", "urllib3", "yaml", "jwt", "filelock", "cryptography")
+
+
+@pytest.mark.parametrize("path", sorted(CACHED_PATHS))
+def test_cached_paths_import_no_heavy_module(
+    path: str, tmp_path: Any, server: LoopbackServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SPEC §8: what kubectl and git run before every request loads none of these modules.
+
+    The profile takes its secret from the environment, as profiles should: then the parsed copy
+    of the profiles file is kept and yaml is not imported either.
+    """
+    from tests.conftest import write_profiles
+
+    server.reply("/token", Response(200, {"access_token": "the-token", "expires_in": 3600}))
+    config = write_profiles(tmp_path / "p.yaml", {"p": {
+        "token_url": server.url("/token"), "refresh_token": "${env:RT}",
+        "auth": {"type": "basic", "client_id": "cid", "client_secret": "${env:SECRET}"}}})  # fmt: skip
+    monkeypatch.setenv("OAUTHCLI_CONFIG", str(config))
+    monkeypatch.setenv("RT", "rt-1")
+    monkeypatch.setenv("SECRET", "s3cret")
+    assert run_script("refresh", "p").code == 0
+    argv, stdin = CACHED_PATHS[path]
+    code = (
+        "import sys; from oauthcli.entry import main; main(sys.argv[1:]); "
+        f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r})), file=sys.stderr)"
+    )
+    done = subprocess.run([sys.executable, "-c", code, *argv], input=stdin, capture_output=True,
+                          text=True)  # fmt: skip
+    assert "the-token" in done.stdout and done.stderr == "[]\n", done

@@ -1,31 +1,13 @@
-"""What the commands share: the app context, the --format option, token rendering."""
+"""What the command bodies share. Bodies are plain functions ``body(world, **values)``: the Typer
+app (cli.py) and the typer-free fast path (entry.py) both call them, so nothing here imports typer.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Annotated
-
-import typer
 
 from oauthcli.errors import UsageError
-from oauthcli.render import FORMATS
-from oauthcli.world import World
-
-
-def world_of(ctx: typer.Context) -> World:
-    obj = ctx.find_root().obj
-    assert isinstance(obj, World)
-    return obj
-
-
-FormatOption = Annotated[
-    str | None,
-    typer.Option(
-        "--format", "-f",
-        help="token (default), json, header or table.",
-        show_default=False,
-    ),
-]  # fmt: skip
+from oauthcli.options import FORMATS
 
 
 def check_format(fmt: str | None, allowed: Sequence[str] = FORMATS) -> str | None:

@@ -2,27 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-import typer
-
-from oauthcli.commands._common import world_of
 from oauthcli.config.lint import lint
 from oauthcli.errors import ExitCode
+from oauthcli.world import World
 
 
-def register(app: typer.Typer) -> None:
-    app.command("check")(check)
-
-
-def check(
-    ctx: typer.Context,
-    strict: Annotated[
-        bool, typer.Option("--strict", help="Treat unresolved references as errors.")
-    ] = False,
-) -> None:
+def check(world: World, strict: bool = False) -> None:
     """Lint the profiles file: schema, unresolved references, insecure settings."""
-    world = world_of(ctx)
     config = world.config
     findings = lint(config, world.environ, strict)
     lines = [f"{f.level}: {f.profile}: {f.message}" for f in findings]
@@ -31,4 +17,4 @@ def check(
     summary = f"{config.source}: {len(config.names)} profiles, {errors} errors, {warnings} warnings"
     world.output.out("\n".join([*lines, summary]) + "\n")
     if errors:
-        raise typer.Exit(int(ExitCode.INVALID))
+        raise SystemExit(int(ExitCode.INVALID))

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import shlex
 
-import typer
-
-from oauthcli.commands._common import world_of
 from oauthcli.errors import ExitCode
+from oauthcli.world import World
 
 NEXT_STEPS = """\
 Next, with a real provider:
@@ -20,15 +18,11 @@ Next, with a real provider:
   oauthcli exec google -- COMMAND      # or run a command with it, no eval"""
 
 
-def register(app: typer.Typer) -> None:
-    app.command("demo")(demo)
-
-
-def demo(ctx: typer.Context) -> None:
+def demo(world: World) -> None:
     """Show refresh → rotation → env → validate against a local demo provider; touches no files."""
     from oauthcli import demo as core
 
-    out = world_of(ctx).output
+    out = world.output
     console = out.console(out.stderr)
     console.print("[bold]oauthcli demo[/]: a provider on 127.0.0.1 that rotates refresh tokens")
     failed = False
@@ -46,4 +40,4 @@ def demo(ctx: typer.Context) -> None:
         failed = failed or step.code != 0
     out.stderr.write("\n" + NEXT_STEPS + "\n")  # as written: copyable lines, never wrapped
     if failed:
-        raise typer.Exit(int(ExitCode.BAD_RESPONSE))
+        raise SystemExit(int(ExitCode.BAD_RESPONSE))

@@ -2,34 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-import typer
-
-from oauthcli.commands._common import world_of
-from oauthcli.commands.token import ForceOption
 from oauthcli.errors import ConfigError, UsageError
 from oauthcli.export import variables as exporting
 from oauthcli.export.shells import SHELLS, ExportVar, append_github_env, render
 from oauthcli.grants import driver as flow
 from oauthcli.world import World
-
-ShellOption = Annotated[
-    str,
-    typer.Option("--shell", "-s", help=f"Output syntax: {', '.join(SHELLS)}."),
-]
-PrefixOption = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--prefix",
-        help="Prefix variable names: P for all, NAME=P for one profile; {PROFILE} expands.",
-        show_default=False,
-    ),
-]
-
-
-def register(app: typer.Typer) -> None:
-    app.command("env")(env)
 
 
 def collect(
@@ -47,14 +24,10 @@ def collect(
 
 
 def env(
-    ctx: typer.Context,
-    profiles: Annotated[list[str], typer.Argument(help="Profiles to export.")],
-    shell: ShellOption = "sh",
-    prefix: PrefixOption = None,
-    force: ForceOption = False,
-) -> None:
+    world: World, profiles: list[str], shell: str = "sh", prefix: list[str] | None = None,
+    force: bool = False,
+) -> None:  # fmt: skip
     """Print statements that export the access token (eval "$(oauthcli env P)")."""
-    world = world_of(ctx)
     if shell not in SHELLS:
         raise UsageError(f"unknown shell {shell!r}; choose one of: {', '.join(SHELLS)}")
     github_env = world.environ.get("GITHUB_ENV")

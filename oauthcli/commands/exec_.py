@@ -2,31 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-import typer
-
-from oauthcli.commands import _common
-from oauthcli.commands.env import PrefixOption, collect
-from oauthcli.commands.token import ForceOption
+from oauthcli.commands.env import collect
 from oauthcli.errors import UsageError
 from oauthcli.export import variables as exporting
-
-
-def register(app: typer.Typer) -> None:
-    app.command("exec")(exec_)
+from oauthcli.world import World
 
 
 def exec_(
-    ctx: typer.Context,
-    words: Annotated[
-        list[str], typer.Argument(help="PROFILE… -- COMMAND [ARG…]", metavar="PROFILE… -- COMMAND")
-    ],
-    prefix: PrefixOption = None,
-    force: ForceOption = False,
+    world: World, words: list[str], prefix: list[str] | None = None, force: bool = False
 ) -> None:
     """Run COMMAND with the exported variables in its environment (no shell, no eval)."""
-    world = _common.world_of(ctx)
     profiles, command = split_command(words, world.argv)
     variables = collect(world, profiles, prefix, force)
     exporting.exec_command(command, variables, world.environ)

@@ -2,33 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-import typer
-
-from oauthcli.commands._common import world_of
 from oauthcli.errors import OAuthCliError, UsageError
 from oauthcli.ladder import worst
 from oauthcli.wire import revoke
-
-
-def register(app: typer.Typer) -> None:
-    app.command("forget")(forget)
+from oauthcli.world import World
 
 
 def forget(
-    ctx: typer.Context,
-    profiles: Annotated[list[str] | None, typer.Argument(help="Profiles to forget.")] = None,
-    all_profiles: Annotated[bool, typer.Option("--all", help="Forget every stored token.")] = False,
-    do_revoke: Annotated[
-        bool,
-        typer.Option(
-            "--revoke", help="Revoke the refresh token at revocation_url first (RFC 7009)."
-        ),
-    ] = False,
-) -> None:
+    world: World, profiles: list[str] | None = None, all_profiles: bool = False,
+    do_revoke: bool = False,
+) -> None:  # fmt: skip
     """Delete stored tokens (and revoke them at the provider when asked)."""
-    world = world_of(ctx)
     rt = world
     if all_profiles == bool(profiles):
         raise UsageError("give profile names or --all (one of the two)")
@@ -46,4 +30,4 @@ def forget(
             continue
         world.output.note(f"{name}: {message}")
     if errors:
-        raise typer.Exit(worst(errors))
+        raise SystemExit(worst(errors))

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-import typer
-
-from oauthcli.commands._common import check_format, world_of
+from oauthcli.commands._common import check_format
+from oauthcli.options import REPORT_FORMATS
 from oauthcli.redact import redact_url
 from oauthcli.render import json_line
 from oauthcli.store.state import State
@@ -14,25 +11,9 @@ from oauthcli.token import iso8601
 from oauthcli.world import World
 
 
-def register(app: typer.Typer) -> None:
-    app.command("list")(list_profiles)
-
-
-def list_profiles(
-    ctx: typer.Context,
-    fmt: Annotated[
-        str | None,
-        typer.Option(
-            "--format",
-            "-f",
-            help="table (default on a terminal) or json (lines).",
-            show_default=False,
-        ),
-    ] = None,
-) -> None:
+def list_profiles(world: World, fmt: str | None = None) -> None:
     """List the profiles: token URL, method, description and stored-token status."""
-    world = world_of(ctx)
-    check_format(fmt, ("table", "json"))
+    check_format(fmt, REPORT_FORMATS)
     rows = [_row(world, name) for name in world.config.names]
     if fmt == "json" or (fmt is None and not world.output.stdout_is_terminal()):
         keys = ("profile", "token_url", "method", "description", "status")

@@ -2,15 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-import typer
-
-from oauthcli.commands._common import (
-    FormatOption,
-    check_format,
-    world_of,
-)
+from oauthcli.commands._common import check_format
 from oauthcli.errors import OAuthCliError, UsageError
 from oauthcli.grants import driver as flow
 from oauthcli.ladder import worst
@@ -19,21 +11,11 @@ from oauthcli.token import Token
 from oauthcli.world import World
 
 
-def register(app: typer.Typer) -> None:
-    app.command("refresh")(refresh)
-
-
 def refresh(
-    ctx: typer.Context,
-    profiles: Annotated[list[str] | None, typer.Argument(help="Profiles to refresh.")] = None,
-    all_profiles: Annotated[bool, typer.Option("--all", help="Refresh every profile.")] = False,
-    fmt: FormatOption = None,
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Print the request, secrets redacted; send nothing.")
-    ] = False,
-) -> None:
+    world: World, profiles: list[str] | None = None, all_profiles: bool = False,
+    fmt: str | None = None, dry_run: bool = False,
+) -> None:  # fmt: skip
     """Call the token endpoint (always), store the result and print the access token."""
-    world = world_of(ctx)
     check_format(fmt)
     names = selected(world, profiles, all_profiles)
     if dry_run:
@@ -42,7 +24,7 @@ def refresh(
         return
     if len(names) == 1:  # one profile: errors go straight to the one place that maps them
         token = flow.refresh(world, world.profile(names[0]))
-        render_tokens(world.output, [(names[0], token)], fmt)
+        render_tokens(world.output, [(names[0], token)], fmt, world.clock())
         return
     outcomes = _with_progress(world.output, world, names)
     report(world.output, outcomes, fmt)
@@ -71,7 +53,7 @@ def report(out: Output, outcomes: list[flow.Outcome], fmt: str | None) -> None:
     for name, error in errors:
         out.error(f"{name}: {error.message}", error.hint)
     if errors:
-        raise typer.Exit(worst([e for _, e in errors]))
+        raise SystemExit(worst([e for _, e in errors]))
 
 
 def _with_progress(out: Output, rt: World, names: list[str]) -> list[flow.Outcome]:

@@ -3,25 +3,18 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Any
 
-import typer
-
-from oauthcli.commands._common import world_of
 from oauthcli.config.refs import REFERENCE, Resolver
 from oauthcli.errors import ConfigError
 from oauthcli.redact import is_secret_key, mask
+from oauthcli.world import World
 
 
-def register(app: typer.Typer) -> None:
-    app.command("show")(show)
-
-
-def show(ctx: typer.Context, profile: Annotated[str, typer.Argument(help="Profile name.")]) -> None:
+def show(world: World, profile: str) -> None:
     """Print the profile as it will be used (defaults and extends merged), secrets redacted."""
     import yaml
 
-    world = world_of(ctx)
     rt = world
     rt.profile(profile)  # validates
     merged = rt.config.merged(profile)

@@ -7,14 +7,13 @@ printed. `oauthcli.validate.checks` (and with it the JWT library) is imported on
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING
 
-import typer
-
-from oauthcli.commands._common import check_format, world_of
-from oauthcli.commands.token import MinValidOption
+from oauthcli.commands._common import check_format
 from oauthcli.errors import UsageError
+from oauthcli.options import REPORT_FORMATS
 from oauthcli.render import Output, json_line
+from oauthcli.world import World
 
 if TYPE_CHECKING:
     from oauthcli.validate.checks import Report
@@ -22,37 +21,14 @@ if TYPE_CHECKING:
 STYLES = {"pass": "green", "fail": "bold red", "skipped": "dim", "error": "yellow"}
 
 
-def register(app: typer.Typer) -> None:
-    app.command("validate")(validate)
-
-
 def validate(
-    ctx: typer.Context,
-    profile: Annotated[str, typer.Argument(help="Profile name.")],
-    token: Annotated[
-        str | None,
-        typer.Option(
-            "--token",
-            help="Check this token instead of the stored one; '-' reads "
-            "it from stdin (safer than the command line).",
-            show_default=False,
-        ),
-    ] = None,
-    refresh: Annotated[
-        bool,
-        typer.Option("--refresh", help="Refresh first if the stored token is missing or stale."),
-    ] = False,
-    fmt: Annotated[
-        str | None,
-        typer.Option("--format", "-f", help="table (default) or json.", show_default=False),
-    ] = None,
-    min_valid: MinValidOption = None,
-) -> None:
+    world: World, profile: str, token: str | None = None, refresh: bool = False,
+    fmt: str | None = None, min_valid: float | None = None,
+) -> None:  # fmt: skip
     """Check a token: expiry, JWT claims and signature, introspection, a probe request."""
     from oauthcli.validate import checks as validation
 
-    world = world_of(ctx)
-    check_format(fmt, ("table", "json"))
+    check_format(fmt, REPORT_FORMATS)
     if token is not None and refresh:
         raise UsageError("--token and --refresh exclude each other")
     rt = world
