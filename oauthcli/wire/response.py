@@ -126,7 +126,7 @@ def _short(value: Any, secrets: Secrets) -> str | None:
     if value is None:
         return None
     text = " ".join(str(value).split())
-    return secrets.redact_text(text[:300])
+    return secrets.redact_text(text)[:300]  # cut after redacting: no secret's head
 
 
 def _provider_error(
