@@ -71,7 +71,7 @@ def load_private_key(key_pem: str, where: tuple[str, str]) -> Any:
     if "\n" not in text and "\\n" in text:  # a PEM pasted into a one-line CI variable
         text = text.replace("\\n", "\n")
     if len(text) > MAX_KEY_CHARS or "-----BEGIN" not in text or "PRIVATE KEY-----" not in text:
-        raise _error(where, "is not a PEM private key (-----BEGIN PRIVATE KEY----- …)")
+        raise _error(where, "is not a PEM private key (RSA, EC or Ed25519)")
     if "ENCRYPTED" in text.split("\n", 2)[0] or "Proc-Type: 4,ENCRYPTED" in text:
         raise _error(
             where,

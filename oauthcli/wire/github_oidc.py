@@ -127,7 +127,7 @@ def _token_from(result: HttpResult, audience: str, secrets: Secrets) -> str:
     status = result.status
     log.debug("GitHub Actions ID token for %s: HTTP %s", audience, status)
     if 300 <= status < 400:
-        location = secrets.redact_text(_printable(result.headers.get("location", "?")))
+        location = _printable(secrets.redact_text(result.headers.get("location", "?")))
         raise BadResponseError(
             f"{_HOST} answered HTTP {status} redirecting to {location}; redirects are not "
             "followed because they would resend the request token"
@@ -136,10 +136,10 @@ def _token_from(result: HttpResult, audience: str, secrets: Secrets) -> str:
         raise TransientError(f"{_HOST} answered HTTP {status}", hint="try again later")
     data = _json(result.body)
     if status != 200:
-        message = _printable(str(data.get("message", ""))) if data else ""
+        message = _printable(secrets.redact_text(str(data.get("message", "")))) if data else ""
         raise ProviderError(
             f"{_HOST} refused the request for audience {audience}: HTTP {status}"
-            + (f" ({secrets.redact_text(message)})" if message else ""),
+            + (f" ({message})" if message else ""),
             hint="the job needs `permissions: id-token: write`; the request token is valid "
             "only while the job runs",
             status=status,
