@@ -117,7 +117,9 @@ class World:
             return GitHubIdTokens(self.environ, self.secrets, lambda: self.session, self.clock,
                                   self.sleep)  # fmt: skip
 
-        return self._once("id_tokens", make)  # type: ignore[return-value]
+        # setdefault, not _once: concurrent profiles (refresh_many) must share one cache
+        found = self._made.get("id_tokens") or self._made.setdefault("id_tokens", make())
+        return found  # type: ignore[return-value]
 
     def id_token(self, profile: str, audience: str, where: str) -> str:
         return self.id_tokens(profile, audience, where)
