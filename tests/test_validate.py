@@ -113,13 +113,14 @@ def test_valid_rsa_jwt_passes_every_applicable_check(jwks: LoopbackServer) -> No
     assert data["profile"] == "p" and data["valid"] is True
     assert [c["name"] for c in data["checks"]] == [
         "present", "expiry", "jwt", "exp", "nbf", "iss", "aud", "signature", "introspection",
-        "probe",
+        "probe", "verification",
     ]  # fmt: skip
     assert checks(result) == {
         "present": "pass", "expiry": "pass", "jwt": "pass", "exp": "pass", "nbf": "pass",
         "iss": "pass", "aud": "pass", "signature": "pass", "introspection": "skipped",
-        "probe": "skipped",
+        "probe": "skipped", "verification": "pass",
     }  # fmt: skip
+    assert details(result)["verification"] == "verified by its signature"
     assert "verified with key 'rsa-1' (RS256)" in details(result)["signature"]
     assert "****" + token[-4:] in details(result)["present"]
     assert_hidden(result, token)
@@ -332,17 +333,33 @@ def test_plain_http_jwks_to_a_remote_host_is_refused_before_sending(profiles_fil
 # --- opaque tokens, stdin, configuration ------------------------------------------------------
 
 
-def test_opaque_token_skips_the_jwt_checks(profiles_file: Any) -> None:
+def test_opaque_token_fails_when_jwt_checks_are_configured(profiles_file: Any) -> None:
+    """SPEC §13: with validate.issuer/audience/jwks_url a token that is not a JWT fails."""
     profiles_file({"p": {"validate": {"issuer": ISSUER, "audience": AUDIENCE}}})
+    result = validate_json(OPAQUE)
+    assert_invalid(result, "jwt", "but validate.issuer and validate.audience expect a JWT", OPAQUE)
+    found = checks(result)
+    assert found["present"] == "pass"
+    for name in ("exp", "nbf", "iss", "aud", "signature"):
+        assert found[name] == "skipped", name
+        assert "not a JWT" in details(result)[name]
+    assert details(result)["expiry"] == "no stored expiry for a token from --token"
+
+
+def test_opaque_token_skips_the_jwt_checks_a_probe_verifies(
+    server: LoopbackServer, profiles_file: Any
+) -> None:
+    server.reply("/api", status=200)
+    profiles_file({"p": {"validate": {"probe": {"url": server.url("/api")}}}})
     result = validate_json(OPAQUE)
     assert result.code == 0, result
     assert result.stderr == ""
     found = checks(result)
-    assert found["present"] == "pass"
     for name in ("jwt", "exp", "nbf", "iss", "aud", "signature"):
         assert found[name] == "skipped", name
         assert "not a JWT" in details(result)[name]
-    assert details(result)["expiry"] == "no stored expiry for a token from --token"
+    assert found["verification"] == "pass"
+    assert details(result)["verification"] == "verified by the probe"
     assert_hidden(result, OPAQUE)
 
 

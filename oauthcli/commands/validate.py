@@ -53,10 +53,11 @@ def _render(out: Output, report: Report, fmt: str | None) -> None:
     if fmt == "json":
         out.out(json_line(data))
         return
-    from rich.markup import escape
+    from rich.text import Text
 
+    # Details quote servers and tokens: plain text for the table, never markup (SPEC §13).
     rows = [
-        (c["name"], f"[{STYLES[c['result']]}]{c['result']}[/]", escape(c["detail"]))
+        (c["name"], Text(c["result"], style=STYLES[c["result"]]), c["detail"])
         for c in data["checks"]
     ]
     out.table(f"{report.profile}: {report.verdict}", ("check", "result", "detail"), rows)

@@ -262,7 +262,7 @@ def _introspection(run: _Run) -> Check:
     )
     result = http.send(request, run.profile, run.rt.session, run.rt.sleep)
     host = urlsplit(url).hostname or url
-    data = check_response(result, run.profile, host)
+    data = check_response(result, run.profile, url)  # a URL: a 404 names host and path
     if data.get("active") is not True:
         return Check("introspection", FAIL, f"{host} says the token is not active")
     facts = [f"{key} {data[key]}" for key in ("client_id", "scope") if data.get(key)]

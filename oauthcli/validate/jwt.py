@@ -97,12 +97,18 @@ def not_readable(jwt: Jwt | None) -> str | None:
 # --- claims -----------------------------------------------------------------------------------
 
 
-def structure(jwt: Jwt | None) -> Check:
-    if jwt is None:
-        return Check("jwt", SKIPPED, "not a JWT (opaque token)")
+def structure(jwt: Jwt | None, expected_by: tuple[str, ...] = ()) -> Check:
+    """Is it a JWT at all? With ``expected_by`` (the JWT settings configured), it must be one
+    whose claims can be read: those settings cannot be checked on anything else."""
+    if jwt is None or jwt.encrypted:
+        what = "not a JWT (opaque token)" if jwt is None else (
+            f"encrypted JWT (JWE, alg {jwt.header['alg']}): claims not readable")  # fmt: skip
+        if expected_by:
+            return Check("jwt", FAIL, f"{what}, but {' and '.join(expected_by)} expect a JWT",
+                         "an opaque token is verified by validate.introspection_url or "
+                         "validate.probe; drop the JWT settings for this profile")  # fmt: skip
+        return Check("jwt", SKIPPED, what)
     alg = jwt.header["alg"]
-    if jwt.encrypted:
-        return Check("jwt", SKIPPED, f"encrypted JWT (JWE, alg {alg}): claims not readable")
     if jwt.claims is None:
         return Check("jwt", FAIL, "malformed JWT: the payload is not a JSON object")
     if alg.lower() == "none":

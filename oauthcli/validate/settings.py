@@ -31,6 +31,11 @@ class Settings:
     audience: tuple[str, ...] = ()
     leeway: float = DEFAULT_LEEWAY
     probe: Probe | None = None
+    # The JWT settings written in `validate:` itself. With any of them a token that is not a
+    # readable JWT fails: a person asked for its claims or signature to be checked. (The
+    # profile's own `issuer`, there for discovery, does not count: opaque access tokens from an
+    # OpenID provider are normal, and introspection or a probe can verify them.)
+    expects_jwt: tuple[str, ...] = ()
 
 
 def settings(rt: World, profile: Profile) -> Settings:
@@ -49,7 +54,11 @@ def settings(rt: World, profile: Profile) -> Settings:
         audience=_audience(raw.get("audience"), resolve, source, profile.name),
         leeway=leeway,
         probe=_probe(raw.get("probe"), resolve, profile, source, rt.secrets),
+        expects_jwt=tuple(f"validate.{key}" for key in JWT_KEYS if raw.get(key) is not None),
     )
+
+
+JWT_KEYS = ("jwks_url", "issuer", "audience")
 
 
 Resolve = Callable[[str, str], str]
