@@ -14,6 +14,7 @@ from oauthcli.options import FORMATS
 from oauthcli.redact import Secrets
 
 if TYPE_CHECKING:
+    from oauthcli.errors import OAuthCliError
     from oauthcli.token import Token
 
 __all__ = ["FORMATS", "Output", "header", "json_line", "render_tokens"]
@@ -58,12 +59,17 @@ class Output:
     def note(self, text: str) -> None:
         """Informational, to stderr; silenced by --quiet."""
         if not self.quiet:
-            self.stderr.write(self.secrets.redact_text(text) + "\n")
+            from oauthcli.safetext import printable_lines
+
+            self.stderr.write(printable_lines(self.secrets.redact_text(text)) + "\n")
 
     def error(self, message: str, hint: str | None = None) -> None:
-        self.stderr.write("error: " + self.secrets.redact_text(message) + "\n")
+        """One line each: messages quote servers, so control characters arrive escaped."""
+        from oauthcli.safetext import printable
+
+        self.stderr.write("error: " + printable(self.secrets.redact_text(message)) + "\n")
         if hint:
-            self.stderr.write("hint: " + self.secrets.redact_text(hint) + "\n")
+            self.stderr.write("hint: " + printable(self.secrets.redact_text(hint)) + "\n")
         self.stderr.flush()
 
     def console(self, stream: IO[str] | None = None) -> Any:
@@ -73,22 +79,22 @@ class Output:
         return Console(
             file=target,
             no_color=not self.color,
+            color_system="auto" if self.color else None,  # None: no bold or dim either
             highlight=False,
             force_terminal=_isatty(target) or None,
             soft_wrap=False,
+            _environ=dict(self.environ),  # COLUMNS, TERM … of this run's world
         )
 
     def table(
         self, title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]
     ) -> None:
-        from rich.table import Table
+        """Columns side by side when every word fits, else one block per row: words are
+        never broken. Strings are shown as plain text (never rich markup, controls escaped);
+        pass a ``rich.text.Text`` for a styled cell."""
+        from oauthcli.tables import draw
 
-        table = Table(title=title, header_style="bold")
-        for column in columns:
-            table.add_column(column, overflow="fold")
-        for row in rows:
-            table.add_row(*["" if v is None else str(v) for v in row])
-        self.console().print(table)
+        draw(self.console(), title, columns, rows)
 
 
 def _isatty(stream: IO[str]) -> bool:
@@ -131,6 +137,61 @@ def render_tokens(
         return
     text = "".join(_one_token(name, token, fmt, now) for name, token in results)
     out.out(text, secrets)
+
+
+def render_outcomes(
+    out: Output, outcomes: Sequence[tuple[str, Token | OAuthCliError]], fmt: str | None,
+    now: float | None = None,
+) -> None:  # fmt: skip
+    """Several profiles: one entry per profile in the order asked, a failed one in its place,
+    so the output keeps its shape whichever fails (the errors also go to stderr):
+
+    - ``json`` (and JSON lines, the default off a terminal): ``{"profile", "error", "hint",
+      "exit_code"}`` instead of the token object; ``select(.error)`` finds them;
+    - ``token`` and ``header``: an empty line, so line N is still profile N;
+    - ``table``: a ``failed`` row.
+    """
+    from oauthcli.errors import OAuthCliError
+
+    if fmt is None:
+        fmt = "table" if out.stdout_is_terminal() else "jsonl"
+    if fmt == "table":
+        _outcome_table(out, outcomes)
+        return
+    secrets = [r.access_token for _, r in outcomes if not isinstance(r, OAuthCliError)]
+    text = "".join(
+        _one_failure(out, name, r, fmt) if isinstance(r, OAuthCliError)
+        else _one_token(name, r, fmt, now)
+        for name, r in outcomes
+    )  # fmt: skip
+    out.out(text, secrets)
+
+
+def _one_failure(out: Output, name: str, error: OAuthCliError, fmt: str) -> str:
+    if fmt in ("token", "header"):
+        return "\n"
+    from oauthcli.safetext import printable
+
+    shown = {"message": error.message, "hint": error.hint}
+    text = {k: printable(out.secrets.redact_text(v)) if v else None for k, v in shown.items()}
+    return json_line({"profile": name, "error": text["message"], "hint": text["hint"],
+                      "exit_code": int(error.exit_code)})  # fmt: skip
+
+
+def _outcome_table(out: Output, outcomes: Sequence[tuple[str, Token | OAuthCliError]]) -> None:
+    from rich.text import Text
+
+    from oauthcli.errors import OAuthCliError
+    from oauthcli.redact import mask
+    from oauthcli.token import iso8601
+
+    failed = Text("failed", style="bold red")
+    rows = [
+        (name, failed, None, None, None) if isinstance(t, OAuthCliError)
+        else (name, mask(t.access_token), t.token_type, iso8601(t.expires_at) or "unknown", t.scope)
+        for name, t in outcomes
+    ]  # fmt: skip
+    out.table(None, ("profile", "access token", "type", "expires at", "scope"), rows)
 
 
 def _one_token(name: str, token: Token, fmt: str, now: float | None) -> str:

@@ -29,7 +29,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import SCRIPT, assert_clean_failure, run, run_script
+from tests.conftest import SCRIPT, Result, assert_clean_failure, run, run_script
 from tests.server import LoopbackServer, Request, Response
 
 CANARY = "PWNED"
@@ -40,6 +40,16 @@ INJECTIONS = [
     f"`touch {CANARY}`",
     f"first line\ntouch {CANARY}\nlast line",
 ]
+
+
+def assert_env_failure(result: Result, code: int, *fragments: str, secrets: tuple[str, ...] = (),
+                       shell: str = "sh") -> None:  # fmt: skip
+    """A failed `env` (SPEC §13): one error line on stderr; stdout holds only the statement
+    that makes the evaluating shell fail (``false`` …; nothing for the data formats)."""
+    from oauthcli.export.shells import failure_statement
+
+    assert result.stdout == failure_statement(shell), result
+    assert_clean_failure(Result(result.code, "", result.stderr), code, *fragments, secrets=secrets)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -371,7 +381,7 @@ def test_github_without_github_env_is_a_config_error(
     endpoint: TokenEndpoint, server: LoopbackServer
 ) -> None:
     result = run("env", "p", "--shell", "github")
-    assert_clean_failure(result, 3, "GITHUB_ENV", secrets=(TOKEN,))
+    assert_env_failure(result, 3, "GITHUB_ENV", secrets=(TOKEN,), shell="github")
     assert server.hits("/token") == []  # refused before anything was fetched
 
 
@@ -382,7 +392,7 @@ def test_github_env_is_untouched_when_a_profile_fails(
     server.reply("/dead", Response(400, {"error": "invalid_grant"}))
     profiles_file({"p": {}, "dead": {"token_url": server.url("/dead")}})
     result = run("env", "p", "dead", "--shell", "github", "--prefix", "{PROFILE}_")
-    assert_clean_failure(result, 4, "invalid_grant", secrets=(TOKEN,))
+    assert_env_failure(result, 4, "invalid_grant", secrets=(TOKEN,), shell="github")
     assert github_env.read_text() == "EARLIER=kept\n"
 
 
@@ -458,15 +468,15 @@ def test_invalid_export_name_is_a_config_error(
     profiles_file({"p": {"export": {name: "access_token"}}})
     for shell in ("sh", "fish", "dotenv", "json"):
         result = run("env", "p", "--shell", shell)
-        assert_clean_failure(result, 3, "invalid environment variable name", "'p'",
-                             secrets=(TOKEN,))  # fmt: skip
+        assert_env_failure(result, 3, "invalid environment variable name", "'p'",
+                           secrets=(TOKEN,), shell=shell)  # fmt: skip
     assert not Path(CANARY).exists()
 
 
 @pytest.mark.parametrize("prefix", ["1_", "A-", "A B_", "{PROFILE}-"])
 def test_invalid_prefix_is_a_config_error(prefix: str, endpoint: TokenEndpoint) -> None:
     result = run("env", "p", "--prefix", prefix)
-    assert_clean_failure(result, 3, "invalid environment variable name", secrets=(TOKEN,))
+    assert_env_failure(result, 3, "invalid environment variable name", secrets=(TOKEN,))
 
 
 @pytest.fixture
@@ -486,8 +496,8 @@ def test_two_profiles_exporting_the_same_name_is_a_config_error(
     two_profiles: dict[str, str],
 ) -> None:
     result = run("env", "alpha", "beta-2")
-    assert_clean_failure(result, 3, "ACCESS_TOKEN", "alpha", "beta-2",
-                         secrets=tuple(two_profiles.values()))  # fmt: skip
+    assert_env_failure(result, 3, "ACCESS_TOKEN", "alpha", "beta-2",
+                       secrets=tuple(two_profiles.values()))  # fmt: skip
     assert "--prefix" in result.stderr
     assert result.stderr.splitlines()[1].startswith("hint: ")
 
@@ -526,7 +536,7 @@ def test_env_with_one_failing_profile_prints_nothing(
         {"alpha": {"refresh_token": "rt-alpha"}, "dead": {"token_url": server.url("/dead")}}
     )
     result = run("env", "alpha", "dead", "--prefix", "{PROFILE}_")
-    assert_clean_failure(result, 4, "invalid_grant", secrets=(two_profiles["alpha"],))
+    assert_env_failure(result, 4, "invalid_grant", secrets=(two_profiles["alpha"],))
 
 
 # --------------------------------------------------------------------------- formats
@@ -560,21 +570,21 @@ def test_a_value_a_format_cannot_carry_is_refused_without_showing_it(
 ) -> None:
     endpoint.value = value
     result = run("env", "p", "--shell", shell)
-    assert_clean_failure(result, 3, "ACCESS_TOKEN", shell, secrets=(value,))
+    assert_env_failure(result, 3, "ACCESS_TOKEN", shell, secrets=(value,), shell=shell)
 
 
 def test_a_nul_in_the_token_is_refused_without_showing_it(endpoint: TokenEndpoint) -> None:
     endpoint.value = "tok-with\0nul-inside"
     result = run("env", "p")
-    assert_clean_failure(result, 3, "NUL", secrets=("tok-with", "nul-inside"))
+    assert_env_failure(result, 3, "NUL", secrets=("tok-with", "nul-inside"))
 
 
-@pytest.mark.parametrize("shell", ["bash", "zsh", "sh ", "SH", ""])
+@pytest.mark.parametrize("shell", ["sh ", "SH", "", "tcsh"])  # bash, zsh: aliases of sh
 def test_unknown_shell_is_a_usage_error(
     shell: str, endpoint: TokenEndpoint, server: LoopbackServer
 ) -> None:
     result = run("env", "p", "--shell", shell)
-    assert_clean_failure(result, 2, "shell", secrets=(TOKEN,))
+    assert_env_failure(result, 2, "shell", secrets=(TOKEN,), shell=shell)
     assert server.hits("/token") == []
 
 
@@ -765,7 +775,7 @@ def test_exec_command_gets_default_sigpipe(endpoint: TokenEndpoint, linux_proc: 
 
 def test_prefix_for_a_profile_not_exported_is_a_usage_error(endpoint: TokenEndpoint) -> None:
     result = run("env", "p", "--prefix", "nosuch=X_")
-    assert_clean_failure(result, 2, "--prefix 'nosuch=X_' names 'nosuch'")
+    assert_env_failure(result, 2, "--prefix 'nosuch=X_' names 'nosuch'")
 
 
 def test_bad_names_and_clashes_fail_before_any_request(
@@ -773,9 +783,9 @@ def test_bad_names_and_clashes_fail_before_any_request(
 ) -> None:
     before = len(server.hits("/token"))
     profiles_file({"p": {"export": {"1BAD": "access_token"}}})
-    assert_clean_failure(run("env", "p"), 3, "1BAD")
+    assert_env_failure(run("env", "p"), 3, "1BAD")
     profiles_file({"a": {}, "b": {}})
-    assert_clean_failure(run("env", "a", "b"), 3, "both export ACCESS_TOKEN")
+    assert_env_failure(run("env", "a", "b"), 3, "both export ACCESS_TOKEN")
     assert len(server.hits("/token")) == before
 
 

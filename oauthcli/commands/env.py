@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from oauthcli.errors import ConfigError, UsageError
 from oauthcli.export import variables as exporting
-from oauthcli.export.shells import SHELLS, ExportVar, append_github_env, render
+from oauthcli.export.shells import SHELLS, ExportVar, append_github_env, canonical_shell, render
 from oauthcli.grants import driver as flow
 from oauthcli.world import World
 
@@ -28,6 +28,7 @@ def env(
     force: bool = False,
 ) -> None:  # fmt: skip
     """Print statements that export the access token (eval "$(oauthcli env P)")."""
+    shell = canonical_shell(shell)  # a failure prints a failing statement: ladder.guarded
     if shell not in SHELLS:
         raise UsageError(f"unknown shell {shell!r}; choose one of: {', '.join(SHELLS)}")
     github_env = world.environ.get("GITHUB_ENV")

@@ -6,8 +6,7 @@ from oauthcli.commands._common import check_format
 from oauthcli.errors import OAuthCliError, UsageError
 from oauthcli.grants import driver as flow
 from oauthcli.ladder import worst
-from oauthcli.render import Output, render_tokens
-from oauthcli.token import Token
+from oauthcli.render import Output, render_outcomes, render_tokens
 from oauthcli.world import World
 
 
@@ -27,7 +26,7 @@ def refresh(
         render_tokens(world.output, [(names[0], token)], fmt, world.clock())
         return
     outcomes = _with_progress(world.output, world, names)
-    report(world.output, outcomes, fmt)
+    report(world.output, outcomes, fmt, world.clock())
 
 
 def selected(rt: World, profiles: list[str] | None, all_profiles: bool) -> list[str]:
@@ -45,11 +44,13 @@ def selected(rt: World, profiles: list[str] | None, all_profiles: bool) -> list[
     return list(dict.fromkeys(profiles))
 
 
-def report(out: Output, outcomes: list[flow.Outcome], fmt: str | None) -> None:
-    tokens = [(name, r) for name, r in outcomes if isinstance(r, Token)]
+def report(
+    out: Output, outcomes: list[flow.Outcome], fmt: str | None, now: float | None = None
+) -> None:
+    """Every profile's entry in order, a failed one in its place (render_outcomes), then one
+    error line per failure on stderr; the exit code is the worst failure's."""
     errors = [(name, r) for name, r in outcomes if isinstance(r, OAuthCliError)]
-    if tokens:
-        render_tokens(out, tokens, fmt if fmt else None if len(outcomes) > 1 else "token")
+    render_outcomes(out, outcomes, fmt, now)
     for name, error in errors:
         out.error(f"{name}: {error.message}", error.hint)
     if errors:

@@ -8,11 +8,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
 from oauthcli.config.model import Profile
 from oauthcli.errors import BadResponseError, ProviderError, TransientError
 from oauthcli.redact import Secrets, redact_value, register_fields
+from oauthcli.safetext import printable
 from oauthcli.token import dig
 from oauthcli.wire.request import FORM
 
@@ -35,6 +36,20 @@ class HttpResult:
     headers: Mapping[str, str]
     body: bytes
     secrets: Secrets = field(default_factory=Secrets, compare=False, repr=False)  # the request's
+    url: str | None = field(default=None, compare=False)  # what was asked, for messages
+
+
+def where(result: HttpResult, host: str) -> str:
+    """``host[:port]/path`` of the request, for messages: never its query or userinfo, which
+    may hold secrets. ``host`` alone when the URL is not known."""
+    url = result.url or (host if "://" in host else None)
+    if not url:
+        return host
+    parts = urlsplit(url)
+    netloc = parts.hostname or host
+    if parts.port is not None:
+        netloc = f"{netloc}:{parts.port}"
+    return printable(result.secrets.redact_text(f"{netloc}{parts.path or '/'}"), 200)
 
 
 def parse_body(result: HttpResult) -> dict[str, Any] | None:
@@ -62,11 +77,12 @@ _FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,63}")
 
 def check_response(result: HttpResult, profile: Profile, host: str) -> dict[str, Any]:
     """The parsed token response, or the error of SPEC §4 that the answer deserves."""
+    named, host = host, printable(urlsplit(host).hostname or host if "://" in host else host, 200)
     if 300 <= result.status < 400:
         location = result.headers.get("location", "(no Location)")
         raise BadResponseError(
             f"{host} answered HTTP {result.status} redirecting to "
-            f"{result.secrets.redact_text(location)}; "
+            f"{printable(result.secrets.redact_text(location), 200)}; "
             "redirects are not followed because they would resend secrets",
             hint="set token_url to the final URL",
         )
@@ -84,6 +100,11 @@ def check_response(result: HttpResult, profile: Profile, host: str) -> dict[str,
     if result.status == 429 or result.status >= 500:
         detail = f" ({error[0]})" if error else ""
         raise TransientError(f"{host} answered HTTP {result.status}{detail}", hint=_later(result))
+    if result.status == 404 and not error:
+        raise ProviderError(
+            f"HTTP 404 Not Found: {where(result, named)}", status=404,
+            hint="check the URL in the profile (token_url, validate, revocation_url or issuer)",
+        )  # fmt: skip
     if error or result.status >= 400:
         raise _provider_error(result.status, error, host, result.secrets, profile)
     if not 200 <= result.status < 300:
@@ -96,12 +117,12 @@ def check_response(result: HttpResult, profile: Profile, host: str) -> dict[str,
 
 def _later(result: HttpResult) -> str | None:
     after = result.headers.get("retry-after")
-    return f"the server asks to retry after {after}" if after else "try again later"
+    return f"the server asks to retry after {printable(after, 40)}" if after else "try again later"
 
 
 def _kind(result: HttpResult) -> str:
     content_type = result.headers.get("content-type", "unknown type").split(";")[0]
-    return f"a body that is neither JSON nor form data ({content_type})"
+    return f"a body that is neither JSON nor form data ({printable(content_type, 100)})"
 
 
 def _oauth_error(
@@ -117,16 +138,23 @@ def _oauth_error(
         return None
     if isinstance(error, dict):  # {"error": {"code": …, "message": …}} shapes
         code = error.get("code") or error.get("status") or "error"
-        return str(code), _short(error.get("message"), secrets)
+        return _code(code, secrets), _short(error.get("message"), secrets)
     description = dig(data, profile.field_path("error_description")) or data.get("message")
-    return str(error), _short(description, secrets)
+    return _code(error, secrets), _short(description, secrets)
+
+
+def _code(value: Any, secrets: Secrets) -> str:
+    """The server's error code as data: one line, controls escaped, bounded."""
+    return printable(secrets.redact_text(" ".join(str(value).split())), 100)
 
 
 def _short(value: Any, secrets: Secrets) -> str | None:
+    """An error_description as data (SPEC §13): whitespace runs made one space, controls
+    escaped (no terminal escapes, no CR overwriting the line), at most 300 characters."""
     if value is None:
         return None
     text = " ".join(str(value).split())
-    return secrets.redact_text(text)[:300]  # cut after redacting: no secret's head
+    return printable(secrets.redact_text(text)[:300])  # cut after redacting: no secret's head
 
 
 def _provider_error(
