@@ -177,7 +177,9 @@ COMMANDS: tuple[Command, ...] = (
         (Arg("profiles", "Profiles to forget.", many=True, required=False),),
         (_flag("all_profiles", "--all", "Forget every stored token."),
          _flag("do_revoke", "--revoke",
-               "Revoke the refresh token at revocation_url first (RFC 7009).")),
+               "Revoke the refresh token at revocation_url first (RFC 7009)."),
+         Opt("yes", ("--yes", "-y"), "Do not ask before dropping a rotated refresh token that "
+             "is not revoked (needed when stdin is not a terminal).", "flag", default=False)),
     ),
     Command(
         "demo",

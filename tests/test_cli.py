@@ -336,9 +336,9 @@ def test_version_and_module_entry_point() -> None:
 def test_quiet_silences_notes(profiles_file: Any, rotating: Any) -> None:
     profiles_file()
     run("refresh", "p")
-    assert run("forget", "p").stderr != ""
+    assert run("forget", "p", "--yes").stderr != ""
     run("refresh", "p")
-    assert run("-q", "forget", "p").stderr == ""
+    assert run("-q", "forget", "p", "--yes").stderr == ""
 
 
 def test_console_script_contract(profiles_file: Any, server: LoopbackServer) -> None:

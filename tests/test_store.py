@@ -309,7 +309,7 @@ def test_sigkill_at_random_moments_never_tears_the_state_file(
 def test_forget_deletes_state(profiles_file: Any, rotating: RotatingProvider) -> None:
     profiles_file()
     run("refresh", "p")
-    result = run("forget", "p")
+    result = run("forget", "p", "--yes")  # the rotated refresh token goes: confirmed
     assert (result.code, result.stdout) == (0, "")
     assert "stored token deleted" in result.stderr
     assert not state_file(state_dir()).exists()
@@ -346,7 +346,7 @@ def test_forget_revoke_failure_keeps_state(
 def test_forget_all(profiles_file: Any, rotating: RotatingProvider) -> None:
     profiles_file({"a": {}, "b": {}})
     run("refresh", "a")
-    assert run("forget", "--all").code == 0
+    assert run("forget", "--all", "--yes").code == 0
     assert [p.name for p in state_dir().glob("*.json") if not p.name.startswith(".")] == []
 
 
