@@ -260,6 +260,11 @@ def test_google_service_account(
         grant["subject"] = subject
     config = write_config(tmp_path, {"gcp": {"grant": grant}})  # no token_url: the key's token_uri
     assert run("check", "-c", config).code == 0
+    preview = run("-c", config, "refresh", "gcp", "--dry-run")
+    assert preview.stdout.startswith(f"POST {sa.token_uri}\n"), preview
+    assert '"scope": "https://www.googleapis.com/auth/cloud-platform"' in preview.stdout
+    assert_no_leak(preview, *key_lines(sa.info["private_key"]))
+    assert assertion_server.requests == []
     token = json_token(run("-c", config, "token", "gcp", "-f", "json"))
     assert token["access_token"].startswith("ya29.") and token["expires_in"] > 3500
     rec = assertion_server.last_request

@@ -153,6 +153,7 @@ def test_in_actions_without_id_token_permission(
     "status, body, headers, code, fragment",
     [
         (401, {"message": "Bad credentials"}, {}, 4, "HTTP 401 (Bad credentials)"),
+        (403, {"message": "no\x1b[2J\rerror: fake"}, {}, 4, "(no\\x1b[2J\\rerror: fake)"),
         (500, {"message": "oops"}, {}, 5, "HTTP 500"),
         (302, b"", {"Location": "https://elsewhere.example/"}, 6, "elsewhere.example"),
         (200, {"count": 0}, {}, 6, "without a token"),

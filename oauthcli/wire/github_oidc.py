@@ -19,6 +19,7 @@ from urllib.parse import quote, urlsplit
 from oauthcli.config.refs import GITHUB_OIDC_VARIABLES, outside_actions, preview
 from oauthcli.errors import BadResponseError, ConfigError, ProviderError, TransientError
 from oauthcli.redact import Secrets
+from oauthcli.safetext import printable
 
 if TYPE_CHECKING:
     import requests
@@ -127,7 +128,7 @@ def _token_from(result: HttpResult, audience: str, secrets: Secrets) -> str:
     status = result.status
     log.debug("GitHub Actions ID token for %s: HTTP %s", audience, status)
     if 300 <= status < 400:
-        location = _printable(secrets.redact_text(result.headers.get("location", "?")))
+        location = printable(secrets.redact_text(result.headers.get("location", "?")), 200)
         raise BadResponseError(
             f"{_HOST} answered HTTP {status} redirecting to {location}; redirects are not "
             "followed because they would resend the request token"
@@ -136,7 +137,7 @@ def _token_from(result: HttpResult, audience: str, secrets: Secrets) -> str:
         raise TransientError(f"{_HOST} answered HTTP {status}", hint="try again later")
     data = _json(result.body)
     if status != 200:
-        message = _printable(secrets.redact_text(str(data.get("message", "")))) if data else ""
+        message = printable(secrets.redact_text(str(data.get("message", ""))), 200) if data else ""
         raise ProviderError(
             f"{_HOST} refused the request for audience {audience}: HTTP {status}"
             + (f" ({message})" if message else ""),
@@ -168,9 +169,3 @@ def _expires_at(token: str) -> float:
     if isinstance(exp, (int, float)) and not isinstance(exp, bool):
         return float(exp)
     return float("inf")  # unknown lifetime: reused for the rest of this run
-
-
-def _printable(text: str) -> str:
-    """Server text is data: control characters escaped, length capped."""
-    shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in " ".join(text.split()))
-    return shown[:200]
