@@ -134,6 +134,17 @@ COMMANDS: tuple[Command, ...] = (
         "oauthcli.commands.token:token", (PROFILE,), (FORMAT, MIN_VALID, FORCE), fast=True,
     ),
     Command(
+        "login",
+        "Sign in (browser with PKCE, or a device code) and store the first refresh token.",
+        "oauthcli.commands.login:login", (PROFILE,),
+        (_flag("device", "--device", "Use the device flow (RFC 8628): a code to enter "
+               "on any device with a browser."),
+         _flag("no_browser", "--no-browser", "Print the URL instead of opening a browser; on "
+               "a terminal, paste the redirected URL back."),
+         Opt("timeout", ("--timeout",), "Seconds the whole login may take (default 300).",
+             "number", minimum=0, metavar="S")),
+    ),
+    Command(
         "env",
         'Print statements that export the access token (eval "$(oauthcli env P)").',
         "oauthcli.commands.env:env", (Arg("profiles", "Profiles to export.", many=True),),

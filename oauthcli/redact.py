@@ -25,6 +25,7 @@ SECRET_KEYS = frozenset(
         "assertion",
         "code",
         "code_verifier",
+        "device_code",
         "token",
         "proxy-authorization",
         "set-cookie",

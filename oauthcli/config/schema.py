@@ -86,7 +86,8 @@ GRANT_REQUIRED: dict[str, tuple[str, ...]] = {
 # what wire.assertion signs with (RFC 7518; EdDSA per RFC 8037)
 SIGNING_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
                       "ES256", "ES384", "ES512", "EdDSA")  # fmt: skip
-LOGIN_KEYS = {"flow", "authorization_url", "device_authorization_url", "redirect_uri", "params"}
+LOGIN_KEYS = {"flow", "authorization_url", "device_authorization_url", "redirect_uri", "params",
+              "device_params"}  # fmt: skip
 GIT_KEYS = {"username"}
 
 

@@ -104,18 +104,32 @@ def adopt(rt: World, profile: Profile, data: dict[str, Any]) -> Token:
         return persist(rt, name, profile, state, data, _configured_refresh_token(rt, profile))
 
 
-def send_all(rt: World, profile: Profile, flow: Flow) -> dict[str, Any]:
-    """Drive a grant's flow: send each request it yields, hand back each answer."""
+def send_all(
+    rt: World, profile: Profile, flow: Flow, deadline: float | None = None
+) -> dict[str, Any]:
+    """Drive a grant's flow: send each request it yields, hand back each answer. With a
+    ``deadline`` (on ``rt.clock``: login's --timeout) no request outlives it."""
     from oauthcli.wire import http
 
     request = next(flow)
     while True:
-        result = http.send(request, profile, rt.session, rt.sleep)
+        result = http.send(request, _within(rt, profile, deadline), rt.session, rt.sleep)
         try:
             request = flow.send(result)
         except StopIteration as done:
             data: dict[str, Any] = done.value
             return data
+
+
+def _within(rt: World, profile: Profile, deadline: float | None) -> Profile:
+    if deadline is None:
+        return profile
+    left = deadline - rt.clock()
+    if left <= 0:
+        from oauthcli.errors import TransientError
+
+        raise TransientError("out of time before the next request could be sent")
+    return replace(profile, timeout=min(profile.timeout, left))
 
 
 def persist(
