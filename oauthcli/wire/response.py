@@ -100,11 +100,8 @@ def check_response(result: HttpResult, profile: Profile, host: str) -> dict[str,
     if result.status == 429 or result.status >= 500:
         detail = f" ({error[0]})" if error else ""
         raise TransientError(f"{host} answered HTTP {result.status}{detail}", hint=_later(result))
-    if result.status == 404 and not error:
-        raise ProviderError(
-            f"HTTP 404 Not Found: {where(result, named)}", status=404,
-            hint="check the URL in the profile (token_url, validate, revocation_url or issuer)",
-        )  # fmt: skip
+    if result.status == 404:  # a wrong URL, whatever the body says: name it
+        raise _not_found(where(result, named), error, profile)
     if error or result.status >= 400:
         raise _provider_error(result.status, error, host, result.secrets, profile)
     if not 200 <= result.status < 300:
@@ -175,6 +172,15 @@ def _provider_error(
         error_description=description,
         status=status,
     )
+
+
+def _not_found(url: str, error: tuple[str, str | None] | None, profile: Profile) -> ProviderError:
+    code, description = error or (None, None)
+    said = f" ({code}{': ' + description if description else ''})" if code else ""
+    hint = (_hint(profile, code) if code else None) or (
+        "check the URL in the profile (token_url, validate, revocation_url or issuer)")
+    return ProviderError(f"HTTP 404 Not Found: {url}{said}", hint=hint, error=code,
+                         error_description=description, status=404)  # fmt: skip
 
 
 def _hint(profile: Profile, code: str) -> str | None:
