@@ -26,14 +26,16 @@ def login(
     """Sign in interactively (browser with PKCE, or a device code) and store the tokens."""
     from oauthcli.login.context import LoginUI
     from oauthcli.login.run import login as sign_in
+    from oauthcli.login.run import timeout_seconds
 
+    seconds = timeout_seconds(timeout)  # a usage error before the profile is even read
     ui = LoginUI(
         instruct=_instructions(world),
         note=world.output.note,
         open_url=None if no_browser else _browser(world),
         paste=world.stdin if no_browser and _is_terminal(world) else None,
     )
-    token = sign_in(world, world.profile(profile), ui, device=device, timeout=timeout)
+    token = sign_in(world, world.profile(profile), ui, device=device, timeout=seconds)
     world.output.note(done(profile, token, world.clock()))
     if not token.refresh_token:
         log.warning(

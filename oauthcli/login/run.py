@@ -31,9 +31,7 @@ def login(
     timeout: float | None = None,
 ) -> Token:  # fmt: skip
     """Sign in interactively (browser, or device code with ``device``) and store the tokens."""
-    seconds = DEFAULT_TIMEOUT if timeout is None else timeout
-    if not 0 < seconds < float("inf"):
-        raise UsageError(f"--timeout must be a positive number of seconds, not {seconds:g}")
+    seconds = timeout_seconds(timeout)
     kind = flow_kind(profile, device)
     deadline = world.clock() + seconds
     preflight(world, profile)  # a grant is never spent that cannot be stored
@@ -41,6 +39,13 @@ def login(
     context = LoginContext(GrantContext(world, discovered, None), ui, deadline, seconds)
     data = send_all(world, discovered, import_module(FLOWS[kind]).flow(context), deadline)
     return adopt(world, profile, data)  # the profile as configured: its grant identity
+
+
+def timeout_seconds(timeout: float | None) -> float:
+    seconds = DEFAULT_TIMEOUT if timeout is None else timeout
+    if not 0 < seconds < float("inf"):
+        raise UsageError(f"--timeout must be a positive number of seconds, not {seconds:g}")
+    return seconds
 
 
 def flow_kind(profile: Profile, device: bool) -> str:
