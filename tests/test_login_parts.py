@@ -245,7 +245,9 @@ def code_of(query: str, **expected: Any) -> str:
 def test_a_good_response_gives_its_code_and_registers_it_as_secret() -> None:
     secrets = Secrets()
     state = "S" * 43
-    assert authorization_code(f"code=abcd1234&state={state}", Expected(state), secrets) == "abcd1234"
+    assert (
+        authorization_code(f"code=abcd1234&state={state}", Expected(state), secrets) == "abcd1234"
+    )
     assert secrets.redact_text("xx abcd1234") == "xx ****"
 
 
@@ -346,7 +348,7 @@ def assert_failed(result: Result, code: int, fragment: str, secrets: tuple[str, 
     lines = result.stderr.splitlines()
     errors = [i for i, line in enumerate(lines) if line.startswith("error: ")]
     assert len(errors) == 1, result
-    assert all(line.startswith("hint: ") for line in lines[errors[0] + 1:]), result
+    assert all(line.startswith("hint: ") for line in lines[errors[0] + 1 :]), result
     assert fragment in lines[errors[0]], (fragment, result)
     for secret in (PLANTED, *secrets):
         assert secret not in result.stderr, (secret, result)
@@ -418,7 +420,9 @@ def test_device_flow_with_errors_in_http_200(github: Any) -> None:
     [("access_denied", 4, "access_denied"), ("expired_token", 4, "expired_token"),
      ("incorrect_client_credentials", 4, "incorrect_client_credentials")],
 )  # fmt: skip
-def test_device_flow_refusals_in_http_200(github: Any, error: str, code: int, fragment: str) -> None:
+def test_device_flow_refusals_in_http_200(
+    github: Any, error: str, code: int, fragment: str
+) -> None:
     github([{"error": "authorization_pending"}, {"error": error, "error_description": "no\x1b[2J"}])
     result = run_login("gh", clock=Clock())
     assert_failed(result, code, fragment, secrets=("dc-SECRET-0001",))
@@ -443,7 +447,9 @@ def test_device_authorization_without_a_user_code_is_unusable(
     assert_failed(result, 6, "without user_code, verification_uri", ("dc-SECRET-0001",))
 
 
-def test_login_of_a_machine_grant_is_refused(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_login_of_a_machine_grant_is_refused(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     profile = {"token_url": "https://id.example/token", "grant": {"type": "client_credentials"},
                "auth": {"type": "basic", "client_id": "c", "client_secret": PLANTED}}  # fmt: skip
     monkeypatch.setenv("OAUTHCLI_CONFIG", str(write_profiles(tmp_path / "m.yaml", {"m": profile})))
@@ -478,4 +484,3 @@ def test_device_login_without_an_endpoint(tmp_path: Any, monkeypatch: pytest.Mon
 def test_timeout_must_be_positive(timeout: str) -> None:
     result = run_login("p", "--timeout", timeout)
     assert result.code == 2 and result.stdout == "", result
-
