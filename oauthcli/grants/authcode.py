@@ -151,7 +151,7 @@ def _show(login: LoginContext, url: str, redirect_uri: str, *, pasting: bool) ->
     if pasting:
         ui.instruct(f"Then paste here the address the browser ends up on ({redirect_uri}?…; "
                     "the page may fail to load on another machine) and press Enter.")  # fmt: skip
-    ui.note(f"Waiting up to {max(0.0, login.remaining()):.0f}s for the sign-in …")
+    ui.note(f"Waiting up to {max(0.0, login.remaining()):.3g}s for the sign-in …")
 
 
 @contextlib.contextmanager

@@ -130,7 +130,7 @@ def _show(login: LoginContext, grant: DeviceGrant) -> None:
         lines.append(f"(or open {shown}, which carries the code)")
     login.ui.instruct("\n".join(lines))
     left = min(login.remaining(), grant.expires_at - login.world.clock())
-    login.ui.note(f"Waiting up to {max(0.0, left):.0f}s for the code to be approved …")
+    login.ui.note(f"Waiting up to {max(0.0, left):.3g}s for the code to be approved …")
 
 
 def _poll(login: LoginContext, grant: DeviceGrant) -> Flow:
