@@ -153,6 +153,7 @@ def test_private_key_jwt_traditional_pem_and_configured_audience(
     assert assertion_server.last_request.jwt()[1]["aud"] == "https://issuer.example"
 
 
+@pytest.mark.slow  # an RSA key is generated, or a subprocess runs
 def test_private_key_jwt_key_from_env_with_escaped_newlines(
     tmp_path: Path, assertion_server: AssertionServer,
     make_assertion_client: Callable[..., RegisteredClient], monkeypatch: pytest.MonkeyPatch,
@@ -249,6 +250,7 @@ def test_jwt_bearer_without_sub_with_private_key_jwt_client_auth(
 
 
 # -- Google service account ----------------------------------------------------------------------
+@pytest.mark.slow  # an RSA key is generated, or a subprocess runs
 @pytest.mark.parametrize("subject", [None, "user@example.com"])
 def test_google_service_account(
     tmp_path: Path, assertion_server: AssertionServer, google_service_account: Any,
@@ -280,6 +282,7 @@ def test_google_service_account(
     assert len(assertion_server.requests_to("/google/token")) == 1
 
 
+@pytest.mark.slow  # an RSA key is generated, or a subprocess runs
 def test_google_service_account_key_json_from_env(
     tmp_path: Path, assertion_server: AssertionServer, google_service_account: Any,
     monkeypatch: pytest.MonkeyPatch,

@@ -128,6 +128,7 @@ def test_cached_only_while_it_has_time_left(github_oidc: FakeGitHubOIDC) -> None
 
 
 # -- outside GitHub Actions, and a failing endpoint ------------------------------------------------
+@pytest.mark.slow  # an RSA key is generated, or a subprocess runs
 def test_outside_actions_is_a_config_error_naming_the_variables(
     tmp_path: Path, assertion_server: AssertionServer, outside_actions: None
 ) -> None:

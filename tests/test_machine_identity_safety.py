@@ -101,6 +101,7 @@ def test_jwt_bearer_rejections(
     assert_no_leak(result, assertion_server.last_request.form["assertion"])
 
 
+@pytest.mark.slow  # an RSA key is generated, or a subprocess runs
 @pytest.mark.parametrize("case", ["expired", "wrong_key", "unknown_account"])
 def test_google_service_account_rejections(
     tmp_path: Path, assertion_server: AssertionServer, google_service_account: Any, case: str
