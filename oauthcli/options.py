@@ -182,6 +182,13 @@ COMMANDS: tuple[Command, ...] = (
         (_flag("strict", "--strict", "Treat unresolved references as errors."),),
     ),
     Command(
+        "trust", "Allow ./oauthcli.yaml (or PATH) to be used: records its content hash.",
+        "oauthcli.commands.trust:trust",
+        (Arg("path", "The profiles file (default ./oauthcli.yaml).", required=False,
+             metavar="[PATH]", complete=None),),
+        (_flag("untrust", "--untrust", "Forget the file's trust."),),
+    ),
+    Command(
         "forget",
         "Delete stored tokens (and revoke them at the provider when asked).",
         "oauthcli.commands.forget:forget",

@@ -98,7 +98,8 @@ class World:
 
         def make() -> Config:
             cache = ParsedConfigCache(self.cache)
-            return load(self.options.config, self.environ, stdin=self.stdin, cache=cache)
+            return load(self.options.config, self.environ, stdin=self.stdin, cache=cache,
+                        secrets=self.secrets)  # literal secrets in the file are secrets too
 
         return self._once("config", make)  # type: ignore[return-value]
 
@@ -131,4 +132,5 @@ class World:
         from oauthcli.config.refs import Resolver
 
         return Resolver(profile.name, self.environ, lambda: refresh_token, self.secrets,
-                        clock=self.clock, id_token=self.id_token)  # fmt: skip
+                        clock=self.clock, id_token=self.id_token,
+                        command_timeout=profile.timeout)  # fmt: skip

@@ -46,6 +46,9 @@ def test_discovery_order(
     user.write_text(_profile_yaml(tokens, "user"))
     assert run("refresh", "p").stdout == "from-user\n"
     (tmp_path / "oauthcli.yaml").write_text(_profile_yaml(tokens, "cwd"))
+    untrusted = run("refresh", "p")  # found, not silently skipped, and not used until trusted
+    assert untrusted.code == 3 and "oauthcli trust" in untrusted.error_line, untrusted
+    assert run("trust").code == 0
     assert run("refresh", "p").stdout == "from-cwd\n"
     (tmp_path / "env.yaml").write_text(_profile_yaml(tokens, "env"))
     monkeypatch.setenv("OAUTHCLI_CONFIG", str(tmp_path / "env.yaml"))

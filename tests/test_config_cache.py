@@ -10,13 +10,20 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.conftest import run
 from tests.server import LoopbackServer, Response
 
 CACHE = ".profiles-cache.json"
 # A body of references only: a profile with a literal secret is never cached.
 BODY = {"grant_type": "refresh_token", "refresh_token": "${refresh_token}"}
-RT = "${env:CACHE_TEST_RT:-rt-initial-0001}"
+RT = "${env:CACHE_TEST_RT}"  # a literal default would be a literal secret: never cached
+
+
+@pytest.fixture(autouse=True)
+def refresh_token_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CACHE_TEST_RT", "rt-initial-0001")
 
 
 def state_dir() -> Path:

@@ -1,9 +1,12 @@
 """A parsed copy of the profiles file in the local cache, so most runs need not import yaml.
 
-Keyed by the file's resolved path, mtime (ns), size and inode: any edit is a miss. Stored as
-JSON; data JSON cannot represent exactly is not cached, and neither is a file with a literal
-secret in it (only references are ever copied). Failures to read or write the copy are never
-errors: the file is simply parsed again.
+Keyed by a format number and the file's resolved path, device, inode, size, mtime and ctime
+(ns): any edit is a miss. Only a file that parsed and passed the top-level checks is put here
+(config.load), so a duplicate key or an alias bomb is refused on every run, cached or not.
+Stored as JSON; data JSON cannot represent exactly is not cached, and neither is a file with a
+literal secret in it (config.literal: secret-named fields, URL query and userinfo, proxy and
+store URLs, body strings): only references are ever copied. Failures to read or write the copy
+are never errors: the file is simply parsed again.
 """
 
 from __future__ import annotations
@@ -12,7 +15,6 @@ import json
 from typing import Any
 
 from oauthcli.errors import OAuthCliError
-from oauthcli.redact import is_secret_key
 from oauthcli.store.localcache import LocalCache
 
 NAME = "profiles-cache"
@@ -23,29 +25,26 @@ class ParsedConfigCache:
         self._cache = cache
 
     def get(self, key: tuple[Any, ...]) -> dict[str, Any] | None:
-        cached = self._cache.get(NAME)
+        from oauthcli.store import fsutil
+
+        try:  # refuses a FIFO or symlink planted there, without opening it
+            raw = fsutil.read_bytes(self._cache.path(NAME))
+            cached = json.loads(raw) if raw else None
+        except (OAuthCliError, OSError, ValueError, RecursionError):
+            return None
         if not isinstance(cached, dict) or cached.get("key") != list(key):
             return None
         data = cached.get("data")
         return data if isinstance(data, dict) else None
 
     def put(self, key: tuple[Any, ...], data: dict[str, Any]) -> None:
-        if _literal_secret(data):
+        from oauthcli.config.literal import has_literal_secret
+
+        if has_literal_secret(data):
             return  # a secret written in the profiles file is not copied anywhere else
         try:
             if json.loads(json.dumps(data)) != data:  # e.g. dates or integer keys: not exact
                 return
             self._cache.put(NAME, {"key": list(key), "data": data})
-        except (TypeError, ValueError, OSError, OAuthCliError):
+        except (TypeError, ValueError, OSError, RecursionError, OAuthCliError):
             return
-
-
-def _literal_secret(value: Any, key: str = "") -> bool:
-    """True when a secret-named key holds a literal value rather than a reference."""
-    if isinstance(value, dict):
-        return any(_literal_secret(v, str(k)) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_literal_secret(v, key) for v in value)
-    if isinstance(value, str) and value and is_secret_key(key):
-        return not value.startswith("${") or not value.endswith("}")
-    return False

@@ -62,6 +62,7 @@ class Config:
     defaults: Mapping[str, Any]
     raw_profiles: Mapping[str, Any]
     _cache: dict[str, Profile] = field(default_factory=dict, compare=False, repr=False)
+    store: str | dict[str, str] | None = None  # `store:`: a URL or {url, key} (SPEC §10)
 
     @property
     def names(self) -> list[str]:

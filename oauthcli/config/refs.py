@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from oauthcli.errors import ConfigError
 from oauthcli.redact import Secrets
@@ -21,7 +22,8 @@ from oauthcli.redact import Secrets
 _TOKEN = re.compile(r"\$\$|\$\{([^{}]*)\}")
 REFERENCE = re.compile(r"\$\{[^{}]*\}")  # a whole reference expression, for display
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-_CMD_TIMEOUT = 60
+MAX_FILE = 1 << 20  # ${file:} content
+MAX_OUTPUT = 1 << 20  # ${cmd:} standard output; beyond it the command is killed
 
 Encoder = Callable[[str], str]
 # (profile, audience, field) → a GitHub Actions ID token (wire.github_oidc.GitHubIdTokens)
@@ -83,6 +85,7 @@ class Resolver:
     secrets: Secrets = field(default_factory=Secrets)
     clock: Callable[[], float] = time.time  # the run's clock: assertions are stamped with it
     id_token: IdTokenSource | None = None  # the run's ${github_oidc:} cache (World.id_token)
+    command_timeout: float = 10.0  # a ${cmd:} is killed after this: the profile's timeout
 
     def resolve(self, text: str, where: str, encode: Encoder | None = None) -> str:
         """Substitute every reference in ``text``; ``encode`` is applied to substituted values."""
@@ -111,7 +114,7 @@ class Resolver:
         if ref.kind == "file":
             return _read_file(ref.target, self.profile, where)
         if ref.kind == "cmd":
-            return _run_command(ref.target, self.profile, where)
+            return _run_command(ref.target, self.profile, where, self.command_timeout)
         if ref.kind == "github_oidc":
             return self._github_oidc(ref.target, where)
         return self._refresh_token(where)
@@ -130,11 +133,16 @@ class Resolver:
             return value
         if ref.default is not None:
             return ref.default
+        from oauthcli.config.literal import secret_param
+
+        # A default is no fix for a secret: a refresh token written there dies on rotation.
+        secret = secret_param(where.rsplit(".", 1)[-1])
         raise ConfigError(
             f"profile {self.profile!r}, field {where}: "
             f"environment variable {ref.target} is not set",
-            hint=f"export {ref.target}=… or use ${{env:{ref.target}:-default}}",
-        )
+            hint=f"export {ref.target}=…" if secret
+            else f"export {ref.target}=… or use ${{env:{ref.target}:-default}}",
+        )  # fmt: skip
 
     def _refresh_token(self, where: str) -> str:
         value = self.refresh_token() if self.refresh_token else None
@@ -147,31 +155,92 @@ class Resolver:
 
 
 def _read_file(path: str, profile: str, where: str) -> str:
+    """The file's text: a regular file of at most MAX_FILE bytes, never a FIFO or device."""
+    from oauthcli.config.files import NotRegular, decode, read_regular
+
     try:
-        text = Path(path).expanduser().read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+        data, _ = read_regular(Path(path).expanduser(), MAX_FILE)
+        text = decode(data)
+    except (OSError, UnicodeDecodeError, NotRegular) as exc:
+        if isinstance(exc, OSError):
+            reason = exc.strerror or type(exc).__name__
+        else:
+            reason = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else str(exc)
         raise ConfigError(
             f"profile {profile!r}, field {where}: cannot read ${{file:{path}}}: {reason}"
         ) from None
     return _strip_newline(text)
 
 
-def _run_command(command: str, profile: str, where: str) -> str:
+def _run_command(command: str, profile: str, where: str, timeout: float = 10.0) -> str:
+    """The command's output: no shell, stdin closed (it is exec's COMMAND's), at most
+    MAX_OUTPUT bytes and ``timeout`` seconds, else it is killed and the reference fails."""
     import shlex
     import subprocess
 
     prefix = f"profile {profile!r}, field {where}: ${{cmd:…}}"
     try:
         argv = shlex.split(command)
-        done = subprocess.run(  # no shell: the command line is split, never interpreted
-            argv, capture_output=True, text=True, timeout=_CMD_TIMEOUT, check=False
+        if not argv:
+            raise ValueError("empty command")
+        process = subprocess.Popen(  # no shell: the command line is split, never interpreted
+            argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
         )
-    except (OSError, ValueError, subprocess.TimeoutExpired) as exc:
-        raise ConfigError(f"{prefix} could not run: {type(exc).__name__}") from None
-    if done.returncode != 0:
-        raise ConfigError(f"{prefix} exited with status {done.returncode}")
-    return _strip_newline(done.stdout)
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        name = command.split()[0] if command.split() else command
+        raise ConfigError(f"{prefix} could not run {name!r}: {reason}") from None
+    output, failure = _bounded_output(process, timeout)
+    if failure:
+        raise ConfigError(f"{prefix} {failure}")
+    if process.returncode != 0:
+        how = (f"was killed by signal {-process.returncode}" if process.returncode < 0
+               else f"exited with status {process.returncode}")  # fmt: skip
+        raise ConfigError(f"{prefix} {how}")
+    try:
+        return _strip_newline(output.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{prefix} printed something that is not UTF-8 text") from None
+
+
+def _bounded_output(process: Any, timeout: float) -> tuple[bytes, str | None]:
+    """Read stdout in a thread, so a silent or endless command cannot hold the run."""
+    import subprocess
+    import threading
+
+    chunks: list[bytes] = []
+    over: list[bool] = []
+
+    def pump() -> None:
+        total, fd = 0, process.stdout.fileno()
+        while chunk := os.read(fd, 1 << 16):
+            total += len(chunk)
+            if total > MAX_OUTPUT:
+                over.append(True)
+                process.kill()
+                return
+            chunks.append(chunk)
+
+    deadline = time.monotonic() + timeout
+    reader = threading.Thread(target=pump, name="oauthcli-cmd", daemon=True)
+    reader.start()
+    reader.join(timeout)
+    late = f"did not finish within {timeout:g}s (the profile's timeout); it was killed"
+    failure = late if reader.is_alive() else None
+    if over:
+        failure = f"printed more than {MAX_OUTPUT >> 20} MiB; it was killed"
+    if failure is None:
+        try:
+            process.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:  # closed its output but kept running
+            failure = late
+    if failure:
+        process.kill()
+        process.wait()
+        reader.join(0.5)  # a grandchild may still hold the pipe: the daemon thread is left
+    if not reader.is_alive():
+        process.stdout.close()
+    return b"".join(chunks), failure
 
 
 def _strip_newline(text: str) -> str:
@@ -184,8 +253,8 @@ def problems(ref: Reference, environ: Mapping[str, str]) -> str | None:
     """Why a reference would not resolve now, without running commands (for `check`)."""
     if ref.kind == "env" and ref.target not in environ and ref.default is None:
         return f"environment variable {ref.target} is not set"
-    if ref.kind == "file" and not os.access(Path(ref.target).expanduser(), os.R_OK):
-        return f"file {ref.target} is not readable"
+    if ref.kind == "file":
+        return _file_problem(ref.target)
     if ref.kind == "cmd":
         import shlex
         import shutil
@@ -199,6 +268,20 @@ def problems(ref: Reference, environ: Mapping[str, str]) -> str | None:
     if ref.kind == "github_oidc" and not all(environ.get(v) for v in GITHUB_OIDC_VARIABLES):
         return "${github_oidc:…} resolves only in a GitHub Actions job " + outside_actions()
     return None
+
+
+def _file_problem(path: str) -> str | None:
+    """Why ${file:PATH} would not be read, from a stat alone (a FIFO is never opened)."""
+    from oauthcli.config.files import NotRegular, check_regular
+
+    full = Path(path).expanduser()
+    try:
+        check_regular(os.stat(full), MAX_FILE)
+    except NotRegular as exc:
+        return f"file {path} {exc}"
+    except OSError as exc:
+        return f"file {path} cannot be read: {exc.strerror or type(exc).__name__}"
+    return None if os.access(full, os.R_OK) else f"file {path} is not readable"
 
 
 def outside_actions() -> str:

@@ -214,6 +214,8 @@ def check_grant(source: str, profile: str, value: dict[str, Any]) -> None:
 
 def schema_error(source: str, profile: str, key: str, expected: str, value: Any) -> ConfigError:
     got = type(value).__name__ if not isinstance(value, str) else repr(value)
+    if value is None:
+        got = "nothing"  # a required key that is missing
     if isinstance(value, str) and len(value) > 40:
         got = "a string"
     return ConfigError(
