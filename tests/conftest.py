@@ -17,7 +17,8 @@ import yaml
 
 from tests.server import LoopbackServer, RotatingProvider
 
-pytest_plugins = ["tests.authserver.plugin", "tests.assertion_server.plugin"]
+pytest_plugins = ["tests.authserver.plugin", "tests.assertion_server.plugin", "tests.redis_fixture",
+                  "tests.k8s_fixture"]
 
 SCRIPT = shutil.which("oauthcli", path=str(Path(sys.executable).parent)) or "oauthcli"
 # A secret planted in profiles; tests assert it never reaches output it should not.

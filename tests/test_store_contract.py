@@ -109,7 +109,34 @@ def file_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
     return Backend("file", {"OAUTHCLI_STORE": "file"}, directory, raw, put_raw, set_aside)
 
 
-BACKENDS: list[Callable[[pytest.FixtureRequest, Path], Backend]] = [file_backend]
+def redis_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    """A real redis-server (tests/redis_fixture.py), emptied for the test; a URL-encoded
+    password full of special characters, and a prefix."""
+    from oauthcli.store.keys import redis_key
+
+    server = request.getfixturevalue("redis_db")
+    client = server.client(decode_responses=False)
+    request.addfinalizer(client.close)
+    prefix = "ct"
+
+    def raw(name: str) -> bytes | None:
+        value: bytes | None = client.hget(redis_key(prefix, "state", name), "doc")
+        return value
+
+    def put_raw(name: str, data: bytes) -> None:
+        client.hset(redis_key(prefix, "state", name),
+                    mapping={"generation": b"1", "kid": b"", "doc": data})  # fmt: skip
+
+    def set_aside(name: str) -> list[bytes]:
+        keys = client.keys(redis_key(prefix, "corrupt", name).replace("[", "[[]") + ":*")
+        return [client.hget(k, "doc") if client.type(k) == b"hash" else client.get(k) for k in keys]
+
+    url = server.url_for(0, query=f"prefix={prefix}")
+    return Backend("redis", {"OAUTHCLI_STORE": url}, tmp_path / "state", raw, put_raw, set_aside,
+                   shared=True)  # fmt: skip
+
+
+BACKENDS: list[Callable[[pytest.FixtureRequest, Path], Backend]] = [file_backend, redis_backend]
 KEYS = [None, KEY]
 
 
@@ -369,10 +396,10 @@ def test_a_lease_outlasts_what_it_is_asked_to(store: TokenStore) -> None:
         assert lease.still_held()
 
 
-def test_write_waits_for_another_holder_and_then_compares(
+def test_a_write_without_the_lock_is_still_a_compare_and_swap(
     backend: Backend, key: str | None
 ) -> None:
-    """A write without the caller's lock still cannot interleave with a locked refresh."""
+    """Two writes from generation 0, one under the lock and one without: exactly one wins."""
     holder, writer = backend.open(key), backend.open(key)
     done: list[Any] = []
     with holder.lock("p", 5):
@@ -381,10 +408,11 @@ def test_write_waits_for_another_holder_and_then_compares(
         )
         thread.start()
         time.sleep(0.2)
-        holder.write("p", state_of(1), expected=0)
+        done.append(_try(holder.write, "p", state_of(1), 0))
     thread.join(10)
-    assert isinstance(done[0], StaleWriteError)  # it waited, then saw generation 1
-    assert holder.read("p") == state_of(1).with_generation(1)
+    winners = [r for r in done if isinstance(r, State)]
+    assert len(winners) == 1 and len([r for r in done if isinstance(r, StaleWriteError)]) == 1
+    assert holder.read("p") == winners[0] and winners[0].generation == 1
 
 
 def _try(fn: Callable[..., Any], *args: Any) -> Any:
@@ -601,9 +629,8 @@ def test_wrong_key_is_a_config_error_that_overwrites_nothing(backend: Backend) -
             attempt()
         assert caught.value.exit_code == ExitCode.CONFIG
         assert "different store.key" in caught.value.message
-    with wrong.lock("p", 5):  # not "corrupt": never set aside
-        with pytest.raises(ConfigError):
-            wrong.read("p")
+    with pytest.raises(ConfigError), wrong.lock("p", 5):  # not "corrupt": never set aside
+        wrong.read("p")
     assert backend.raw("p") == before and backend.set_aside("p") == []
     assert backend.open(KEY).read("p") == state_of(1).with_generation(1)
 

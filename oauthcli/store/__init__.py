@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 
 BACKENDS = {  # URL scheme → module with ``open(url, world, codec) -> TokenStore``
     "file": "oauthcli.store.file",
+    "redis": "oauthcli.store.redis",
+    "rediss": "oauthcli.store.redis",
 }
 
 

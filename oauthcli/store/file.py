@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import stat
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -227,12 +228,35 @@ def _os_lock(path: Path, name: str, timeout: float) -> Iterator[None]:
         with _filelock(path, name, timeout):
             yield
         return
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | fsutil.NOFOLLOW, 0o600)
+    fd = _open_lock_file(path)
     try:
         _flock(fcntl, fd, name, timeout)
         yield
     finally:
         os.close(fd)  # releases the lock
+
+
+def _open_lock_file(path: Path) -> int:
+    """The lock file, 0600; a directory, FIFO or symlink there is refused (exit 3), as is a
+    state dir where it cannot be created (read-only: a fresh token is still served)."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | fsutil.NOFOLLOW | fsutil.NONBLOCK, 0o600)
+    except OSError as exc:
+        if os.path.lexists(path) and not os.path.isfile(path) or os.path.islink(path):
+            raise _odd_lock_file(path) from None
+        raise StateError(
+            f"cannot open the lock file {path} in the state directory: {exc.strerror}",
+            hint="nothing was sent to the token endpoint",
+        ) from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise _odd_lock_file(path)
+    return fd
+
+
+def _odd_lock_file(path: Path) -> StateError:
+    return StateError(f"lock file {path} is not a regular file; refusing to use it",
+                      hint="remove it: oauthcli creates its lock files itself")  # fmt: skip
 
 
 def _flock(fcntl: Any, fd: int, name: str, timeout: float) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from urllib.parse import quote, unquote
 
-SAFE_STEM = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}\Z")  # a profile name, ≤ 100 chars
+SAFE_STEM = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@-]{0,99}\Z")  # e.g. corp, corp@3f2a9c4d5e6f
 _KEY_SAFE = "@:/._-~+=,"  # kept readable in Redis keys; everything else (even '%') is escaped
 
 
