@@ -122,6 +122,8 @@ def _run_click(world: World, args: list[str]) -> None:
     from typer._click.exceptions import UsageError as ClickUsageError  # typer vendors click
 
     with contextlib.redirect_stdout(world.stdout), contextlib.redirect_stderr(world.stderr):
+        if complete.install_request(args):
+            return
         try:
             code = app(args=args, prog_name="oauthcli", obj=world, standalone_mode=False)
         except ClickUsageError as exc:

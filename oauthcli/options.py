@@ -2,7 +2,7 @@
 
 Two parsers read these specifications: the Typer app (``cli.py`` builds each command and its
 ``typer.Option``s from them) and the typer-free fast path (``entry.py``), which answers plain
-`token` and `refresh` lines of one profile without importing typer. Both call
+`token`, `refresh` and `git-credential` lines of one profile without importing typer. Both call
 the same command body, named here as ``module:function``. This module imports nothing beyond the
 standard library's typing: it is on the cached `token` path (SPEC §8), and NamedTuples cost a
 fifth of what dataclasses cost to define.
@@ -13,12 +13,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Literal, NamedTuple
 
-FORMATS = ("token", "json", "header", "table")
-FAST_FORMATS = ("token", "json", "header")  # `table` draws with rich
+FORMATS = ("token", "json", "header", "table", "exec-credential")
+FAST_FORMATS = ("token", "json", "header", "exec-credential")  # `table` draws with rich
 SHELLS = ("sh", "fish", "powershell", "cmd", "dotenv", "github", "gitlab", "json")
 REPORT_FORMATS = ("table", "json")
+GIT_ACTIONS = ("get", "store", "erase")
 
-Completion = Literal["profiles", "choices"] | None
+Completion = Literal["profiles", "providers", "choices"] | None
 
 
 class Opt(NamedTuple):
@@ -91,7 +92,7 @@ GLOBALS = (CONFIG, STATE_DIR, STORE, VERBOSE, QUIET, NO_COLOR, VERSION)
 
 # --- command options -------------------------------------------------------------------------
 
-FORMAT = Opt("fmt", ("--format", "-f"), "token (default), json, header or table.",
+FORMAT = Opt("fmt", ("--format", "-f"), "token (default), json, header, table or exec-credential.",
              choices=FORMATS, fast_values=FAST_FORMATS, metavar="FORMAT",
              complete="choices")  # fmt: skip
 REPORT_FORMAT = Opt("fmt", ("--format", "-f"), "table (default) or json.", choices=REPORT_FORMATS,
@@ -117,6 +118,10 @@ def _flag(dest: str, flag: str, help: str) -> Opt:
 
 
 PROFILE = Arg("profile", "Profile name.")
+ACTION = Arg("action", "get, store or erase (git sends it).", choices=GIT_ACTIONS,
+             metavar="get|store|erase", complete="choices")  # fmt: skip
+PROVIDER = Arg("provider", "Provider to add; without it, list the catalogue.", required=False,
+               complete="providers")  # fmt: skip
 
 COMMANDS: tuple[Command, ...] = (
     Command(
@@ -204,6 +209,16 @@ COMMANDS: tuple[Command, ...] = (
         "Show refresh → rotation → env → validate against a local demo provider; "
         "touches no files.",
         "oauthcli.commands.demo:demo",
+    ),
+    Command(
+        "git-credential",
+        "Git credential helper: `get` answers the access token as the password.",
+        "oauthcli.commands.git_credential:git_credential", (PROFILE, ACTION), fast=True,
+    ),
+    Command(
+        "init",
+        "Add a provider's profile from the built-in catalogue to the profiles file.",
+        "oauthcli.commands.init:init", (PROVIDER,),
     ),
 )  # fmt: skip
 

@@ -135,6 +135,11 @@ def render_tokens(
     if fmt == "table":
         _token_table(out, results)
         return
+    if fmt == "exec-credential":
+        from oauthcli.export.kube import exec_credential
+
+        out.out(exec_credential(results, out.environ), secrets)
+        return
     text = "".join(_one_token(name, token, fmt, now) for name, token in results)
     out.out(text, secrets)
 

@@ -55,6 +55,14 @@ def test_typer_app_is_built_from_the_specifications() -> None:
             ), (name, arg.dest)
 
 
+def test_the_choices_are_the_ones_the_bodies_accept() -> None:
+    from oauthcli.export.shells import SHELLS
+    from oauthcli.render import FORMATS
+
+    assert options.SHELLS == SHELLS and options.FORMATS == FORMATS
+    assert set(options.FAST_FORMATS) == set(options.FORMATS) - {"table"}
+
+
 def test_fast_commands_take_only_single_word_arguments() -> None:
     for command in options.COMMANDS:
         if command.fast:
@@ -79,7 +87,7 @@ PLAIN_GLOBALS = [["-q"], ["--quiet"], ["--no-color"], ["-c", "@config"], ["--con
 ODD_GLOBALS = [["-v"], ["--verbose"], ["--version"], ["-c", "missing.yaml"], ["-c"], ["-c", ""],
                ["--state-dir", "/proc/oauthcli-nowhere"], ["--store=bogus://x"], ["--store"],
                ["-qv"], ["-c=x"]]  # fmt: skip
-PLAIN_OPTIONS = [["-f", "json"], ["--format", "header"], ["--format=token"],
+PLAIN_OPTIONS = [["-f", "json"], ["--format", "header"], ["--format=token"], ["-f", "exec-credential"],
                  ["--min-valid", "30"], ["--min-valid=1e999"], ["--min-valid", " 5"], ["--force"],
                  ["--dry-run"], ["-f", "token"]]  # fmt: skip
 ODD_OPTIONS = [["-f", "table"], ["-f", "yaml"], ["-fjson"], ["--format="], ["-f"],
@@ -87,7 +95,7 @@ ODD_OPTIONS = [["-f", "table"], ["-f", "yaml"], ["-fjson"], ["--format="], ["-f"
                ["--force=1"], ["--all"], ["--shell", "sh"], ["--prefix", "X_"], ["-h"], ["--bogus"],
                ["-x"], ["-qf"], ["--"], ["-"], ["p"], ["stale"], ["nope"], ["get"], ["erase"],
                ["bogus-action"]]  # fmt: skip
-COMMANDS = ["token", "refresh"]
+COMMANDS = ["token", "refresh", "git-credential"]
 ODD_COMMANDS = ["env", "list", "tokn", "--force", "-", "validate"]
 PROFILES = ["p", "stale", "nope", "p=x"]
 
@@ -104,6 +112,8 @@ def command_lines(draw: st.DrawFn) -> list[str]:
     head = [pick(PLAIN_GLOBALS, ODD_GLOBALS) for _ in range(draw(st.integers(0, 2)))]
     command = pick(COMMANDS, ODD_COMMANDS)
     rest = [[draw(st.sampled_from(PROFILES))]]
+    if command == "git-credential":
+        rest.append([draw(st.sampled_from(["get", "store", "erase", "nope"]))])
     rest += [pick(PLAIN_OPTIONS + PLAIN_GLOBALS, ODD_OPTIONS + ODD_GLOBALS)
              for _ in range(draw(st.integers(0, 3)))]  # fmt: skip
     tail = draw(st.permutations(rest))
@@ -160,10 +170,11 @@ def _snapshot(state: Path) -> dict[str, bytes]:
 def _both(env: dict[str, Any], argv: list[str]) -> list[tuple[Result, int, dict[str, bytes]]]:
     """Each run's result, the token requests it sent and the state it left."""
     argv = [w.replace("@config", str(env["config"])) for w in argv]
+    stdin = env["stdin"] if "-" in argv else "protocol=https\nhost=example.com\n\n"  # -c - or git
     outcomes = []
     for main in (entry.main, cli.main):
         state, hits = _fresh_state(env), len(env["server"].hits("/token"))
-        result = _run(main, argv, state, env["stdin"])
+        result = _run(main, argv, state, stdin)
         outcomes.append((result, len(env["server"].hits("/token")) - hits, _snapshot(state)))
     return outcomes
 
@@ -174,6 +185,9 @@ def _both(env: dict[str, Any], argv: list[str]) -> list[tuple[Result, int, dict[
 @example(argv=["token", "p"])
 @example(argv=["token", "stale", "-f", "json"])
 @example(argv=["refresh", "p", "--format=header", "-q"])
+@example(argv=["token", "p", "-f", "exec-credential"])
+@example(argv=["git-credential", "p", "get"])
+@example(argv=["git-credential", "p", "bogus-action"])
 @example(argv=["token", "p", "-c", "-"])
 @example(argv=["token", "p", "--min-valid", "1e999"])
 @example(argv=["token", "p", "-c"])
@@ -191,6 +205,7 @@ def test_fast_path_and_typer_app_give_the_same_result(
 def test_the_fast_path_answers_the_plain_lines(lines_env: dict[str, Any]) -> None:
     """The property test means something only if the fast path takes part: these it answers."""
     for argv in (["token", "p"], ["-q", "refresh", "stale", "-f", "json"],
+                 ["git-credential", "p", "get"], ["token", "p", "-f", "exec-credential"],
                  ["token", "p", "--min-valid=30", "--force", "--store", "file"]):  # fmt: skip
         assert entry.parse(argv) is not None, argv
     assert run("token", "p").stdout == "the-token\n"

@@ -8,9 +8,19 @@ from collections.abc import Sequence
 
 from oauthcli.errors import UsageError
 from oauthcli.options import FORMATS
+from oauthcli.world import World
 
 
 def check_format(fmt: str | None, allowed: Sequence[str] = FORMATS) -> str | None:
     if fmt is not None and fmt not in allowed:
         raise UsageError(f"unknown format {fmt!r}; choose one of: {', '.join(allowed)}")
     return fmt
+
+
+def check_token_format(world: World, fmt: str | None, profiles: int) -> None:
+    """The format of `token`/`refresh`, checked before any request is sent."""
+    check_format(fmt)
+    if fmt == "exec-credential":
+        from oauthcli.export import kube
+
+        kube.check(world.environ, profiles)

@@ -9,9 +9,10 @@ from oauthcli.world import World
 
 NEXT_STEPS = """\
 Next, with a real provider:
-  mkdir -p ~/.config/oauthcli
-  cp profiles.example.yaml ~/.config/oauthcli/profiles.yaml   # 21 commented providers
+  oauthcli init                        # the providers oauthcli knows
+  oauthcli init google                 # add one to your profiles file (created 0600)
   oauthcli check                       # lint profiles, see unset variables
+  oauthcli login google                # once: sign in, store the first refresh token
   oauthcli refresh google --dry-run    # the exact request, secrets redacted
   oauthcli token google                # stored token while valid, else refresh
   eval "$(oauthcli env google)"        # export ACCESS_TOKEN for scripts

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from oauthcli.commands._common import check_format
+from oauthcli.commands._common import check_format, check_token_format
 from oauthcli.errors import OAuthCliError, UsageError
 from oauthcli.grants import driver as flow
 from oauthcli.ladder import worst
@@ -17,6 +17,7 @@ def refresh(
     """Call the token endpoint (always), store the result and print the access token."""
     check_format(fmt)
     names = selected(world, profiles, all_profiles)
+    check_token_format(world, fmt, len(names))
     if dry_run:
         text = "\n\n".join(flow.dry_run(world, world.profile(n)) for n in names)
         world.output.out(text + "\n")
