@@ -96,7 +96,7 @@ class Secrets:
 def _quote(value: str) -> str:
     from urllib.parse import quote_plus
 
-    return quote_plus(value)
+    return quote_plus(value, errors="surrogatepass")  # a lone surrogate from a server too
 
 
 def redact_url(url: str) -> str:

@@ -53,7 +53,15 @@ class Output:
 
             self.stderr.write(mask_lines(masks))
             self.stderr.flush()
-        self.stdout.write(text)
+        try:
+            self.stdout.write(text)
+        except UnicodeEncodeError:  # a lone surrogate from a server: not writable, not a bug
+            from oauthcli.errors import BadResponseError
+
+            raise BadResponseError(
+                "the answer holds characters that cannot be written out (lone surrogates)",
+                hint="use -f json, which escapes them",
+            ) from None
         self.stdout.flush()
 
     def note(self, text: str) -> None:
@@ -105,7 +113,14 @@ def _isatty(stream: IO[str]) -> bool:
 
 
 def json_line(data: Mapping[str, Any]) -> str:
-    return json.dumps(data, separators=(",", ":"), ensure_ascii=False) + "\n"
+    """One JSON line; characters that would act on a terminal (C1 controls, bidi overrides, lone
+    surrogates, which UTF-8 cannot even encode) are written as ``\\u`` escapes: the same value."""
+    text = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+    if not text.isascii() or "\x7f" in text:
+        from oauthcli.safetext import json_safe
+
+        text = json_safe(text)
+    return text + "\n"
 
 
 def header(token_type: str | None, access_token: str) -> str:

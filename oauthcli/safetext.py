@@ -52,3 +52,18 @@ def printable_lines(text: str, indent: str = "  ") -> str:
     line inside a message can pose as a line of its own (``error: …``)."""
     lines = text.split("\n")
     return ("\n" + indent).join(printable(line) for line in lines)
+
+
+def json_safe(document: str) -> str:
+    """A JSON text (as ``json.dumps(..., ensure_ascii=False)`` writes it) with every unsafe
+    character written as a ``\\u`` escape: still the same JSON value, but nothing in it acts on a
+    terminal, and a lone surrogate no longer makes the text unencodable as UTF-8."""
+    return "".join(_json_escape(c) if unsafe(c) else c for c in document)
+
+
+def _json_escape(char: str) -> str:
+    code = ord(char)
+    if code <= 0xFFFF:
+        return f"\\u{code:04x}"
+    code -= 0x10000  # JSON spells astral characters as a UTF-16 surrogate pair
+    return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"

@@ -307,3 +307,30 @@ def test_a_permission_warning_is_printed_once_per_run(
                    run_script("token", "a"), run("refresh", "a", "b", "c", "-f", "json")):  # fmt: skip
         assert result.code == 0, result
         assert result.stderr.count("accessible by other users") == 1, result
+
+
+def test_json_output_escapes_what_would_act_on_a_terminal(server: LoopbackServer,
+                                                          profiles_file: Any) -> None:  # fmt: skip
+    """`-f json` is data: the same values, with C1 controls, bidi overrides and lone surrogates
+    as \\u escapes, so it is safe on a terminal and encodable as UTF-8 (no exit 70)."""
+    body = b'{"access_token": "at-1", "expires_in": 60, "scope": "caf\\u00e9 a\\ud800b\\u009b\\u202e"}'
+    server.reply("/token", Response(200, body, {"Content-Type": "application/json"}))
+    profiles_file()
+    result = run_script("refresh", "p", "-f", "json")
+    assert result.code == 0, result
+    assert_no_raw_controls(result.stdout)
+    assert "café" in result.stdout  # ordinary non-ASCII stays as it is
+    assert json.loads(result.stdout)["scope"] == "café a\ud800b\x9b\u202e"
+
+
+def test_an_access_token_that_cannot_be_written_is_exit_6_not_70(server: LoopbackServer,
+                                                                 profiles_file: Any) -> None:  # fmt: skip
+    body = b'{"access_token": "at-\\ud800-x", "expires_in": 60}'
+    server.reply("/token", Response(200, body, {"Content-Type": "application/json"}))
+    profiles_file()
+    for args in (("token", "p"), ("env", "p")):
+        result = run_script(*args)
+        assert result.code == 6, result
+        assert result.error_line.startswith("error: the answer holds characters that cannot be")
+        assert "Traceback" not in result.stderr
+    assert run_script("token", "p", "-f", "json").code == 0  # the stored token, escaped
