@@ -102,7 +102,7 @@ def _fail_evaluation(world: World) -> None:
     happen before the command body runs, hence the look at the command line.
     """
     shell = env_shell(world.argv)
-    if shell is None:
+    if shell is None or world.output.stdout_is_terminal():  # a person reads it: nothing to eval
         return
     from oauthcli.export.shells import failure_statement
 

@@ -330,3 +330,12 @@ def test_all_failing_still_gives_one_line_each(server: LoopbackServer, profiles_
 def test_one_failing_profile_alone_is_a_plain_failure(mixed: None) -> None:
     """A single profile has no shape to keep: the failure is the ordinary one."""
     assert_clean_failure(run("refresh", "b", "-f", "json"), 4, "invalid_grant")
+
+
+def test_on_a_terminal_nothing_is_evaluated_so_no_statement(dead: None) -> None:
+    """A person who types `oauthcli env p` sees the error, not a stray `false`."""
+    from tests.test_safety_output_checks import in_terminal
+
+    code, shown = in_terminal(["env", "p"], "")
+    assert code == 4 and "invalid_grant" in shown
+    assert "false" not in shown
