@@ -104,7 +104,7 @@ def _fail_evaluation(world: World) -> None:
     shell = env_shell(world.argv)
     if shell is None or world.output.stdout_is_terminal():  # a person reads it: nothing to eval
         return
-    from oauthcli.export.shells import failure_statement
+    from oauthcli.export.shellnames import failure_statement
 
     statement = failure_statement(shell)
     if statement:

@@ -46,7 +46,7 @@ def assert_env_failure(result: Result, code: int, *fragments: str, secrets: tupl
                        shell: str = "sh") -> None:  # fmt: skip
     """A failed `env` (SPEC §13): one error line on stderr; stdout holds only the statement
     that makes the evaluating shell fail (``false`` …; nothing for the data formats)."""
-    from oauthcli.export.shells import failure_statement
+    from oauthcli.export.shellnames import failure_statement
 
     assert result.stdout == failure_statement(shell), result
     assert_clean_failure(Result(result.code, "", result.stderr), code, *fragments, secrets=secrets)

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from oauthcli.export.shells import failure_statement
+from oauthcli.export.shellnames import failure_statement
 from tests.conftest import PLANTED, SCRIPT, Result, assert_clean_failure, run, write_profiles
 from tests.server import LoopbackServer, Response, RotatingProvider
 

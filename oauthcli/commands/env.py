@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from oauthcli.errors import ConfigError, UsageError
 from oauthcli.export import variables as exporting
-from oauthcli.export.shells import SHELLS, ExportVar, append_github_env, canonical_shell, render
+from oauthcli.export.shellnames import canonical_shell
+from oauthcli.export.shells import SHELLS, ExportVar, append_github_env, render
 from oauthcli.grants import driver as flow
 from oauthcli.world import World
 

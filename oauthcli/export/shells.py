@@ -42,32 +42,9 @@ from dataclasses import dataclass
 from typing import IO
 
 from oauthcli.errors import ConfigError, UsageError
+from oauthcli.export.shellnames import canonical_shell
 
 SHELLS: tuple[str, ...] = ("sh", "fish", "powershell", "cmd", "dotenv", "github", "gitlab", "json")
-SHELL_ALIASES: dict[str, str] = {
-    "bash": "sh", "zsh": "sh", "dash": "sh", "ksh": "sh", "pwsh": "powershell",
-}  # fmt: skip
-# What a failed `env` prints on stdout, for the shell that evaluates it: a statement that fails,
-# so `set -e` stops and `$?` is non-zero (cmd: ERRORLEVEL 1, without leaving the batch file).
-# The data formats (dotenv, gitlab, json, github) get nothing: no parser of theirs reliably fails
-# on a bad line, so they rely on the exit status, as any file written with `>` must.
-FAILURE_STATEMENTS: dict[str, str] = {
-    "sh": "false\n",
-    "fish": "false\n",
-    "powershell": "throw 'oauthcli env failed: see the error above'\n",
-    "cmd": "cmd /c exit 1\n",
-}
-
-
-def canonical_shell(shell: str) -> str:
-    """``bash``, ``zsh`` … are spelled ``sh`` here: one POSIX syntax serves them all."""
-    return SHELL_ALIASES.get(shell, shell)
-
-
-def failure_statement(shell: str) -> str:
-    """The text a failed `env --shell SHELL` prints (an unknown shell gets sh's ``false``)."""
-    shell = canonical_shell(shell)
-    return FAILURE_STATEMENTS.get(shell, "" if shell in SHELLS else "false\n")
 DEFAULT_EXPORT: dict[str, str] = {
     "ACCESS_TOKEN": "access_token",
     "TOKEN_TYPE": "token_type",

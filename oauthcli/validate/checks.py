@@ -22,6 +22,7 @@ from oauthcli.token import Token, iso8601
 from oauthcli.validate import jwt as jwt_checks
 from oauthcli.validate.jwt import ERROR, FAIL, PASS, SKIPPED, Check, Jwt
 from oauthcli.validate.settings import Settings, settings
+from oauthcli.validate.verification import VERIFICATION, verification
 from oauthcli.wire import discovery, http
 from oauthcli.wire.request import TokenRequest, check_url
 from oauthcli.wire.response import check_response
@@ -146,7 +147,8 @@ def validate(
     run = _Run(rt, profile, conf, subject, subject.access_token, jwt,
                rt.clock(), profile.min_valid if min_valid is None else min_valid)  # fmt: skip
     checks = [_present(run), *(_guarded(name, check, run) for name, check in RUNNERS)]
-    return Report(profile.name, (*checks, _verification(checks, subject)))
+    verdict = verification(checks, subject.source, stored=subject.stored is not None)
+    return Report(profile.name, (*checks, verdict))
 
 
 def _guarded(name: str, check: Callable[[_Run], Check], run: _Run) -> Check:
@@ -158,29 +160,6 @@ def _guarded(name: str, check: Callable[[_Run], Check], run: _Run) -> Check:
 
 def _skip_rest(reason: str) -> list[Check]:
     return [Check(name, SKIPPED, reason) for name in (*(n for n, _ in RUNNERS), VERIFICATION)]
-
-
-# What can vouch for a token (SPEC §13): a reader of the claims alone cannot, since anyone can
-# write an unsigned `exp`; the stored expiry can, because oauthcli got that token itself.
-VERIFICATION = "verification"
-VERIFIERS = {"signature": "its signature", "introspection": "introspection", "probe": "the probe"}
-
-
-def _verification(checks: list[Check], subject: Subject) -> Check:
-    """Pass only if something above actually verified the token; a token nothing vouches for
-    (``--token garbage`` with nothing configured) is not valid."""
-    by = [VERIFIERS[c.name] for c in checks if c.result == PASS and c.name in VERIFIERS]
-    if subject.stored is not None and any(c.name == "expiry" and c.result == PASS for c in checks):
-        by.insert(0, "the stored expiry of a token oauthcli obtained")
-    if by:
-        return Check(VERIFICATION, PASS, "verified by " + ", ".join(by))
-    if any(c.result in (FAIL, ERROR) for c in checks):
-        return Check(VERIFICATION, SKIPPED, "decided by the checks above")
-    detail = (f"nothing verified the token from {subject.source}: no signature, introspection "
-              "or probe checked it, and oauthcli did not obtain it")  # fmt: skip
-    hint = ("configure validate.jwks_url (or an issuer with a jwks_uri), "
-            "validate.introspection_url or validate.probe for this profile")  # fmt: skip
-    return Check(VERIFICATION, FAIL, detail, hint)
 
 
 def _absent(profile: Profile, subject: Subject) -> Check:

@@ -105,8 +105,8 @@ def structure(jwt: Jwt | None, expected_by: tuple[str, ...] = ()) -> Check:
             f"encrypted JWT (JWE, alg {jwt.header['alg']}): claims not readable")  # fmt: skip
         if expected_by:
             return Check("jwt", FAIL, f"{what}, but {' and '.join(expected_by)} expect a JWT",
-                         "an opaque token is verified by validate.introspection_url or "
-                         "validate.probe; drop the JWT settings for this profile")  # fmt: skip
+                         "if this provider's access tokens are opaque, check them with "
+                         "validate.introspection_url or validate.probe instead")  # fmt: skip
         return Check("jwt", SKIPPED, what)
     alg = jwt.header["alg"]
     if jwt.claims is None:
