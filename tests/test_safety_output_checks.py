@@ -115,7 +115,7 @@ def test_an_opaque_token_fails_when_jwt_checks_are_configured(
 ) -> None:
     profiles_file({"p": {"validate": validate}})
     result = run("validate", "p", "--token", GARBAGE, "-f", "json")
-    assert_not_valid(result, "jwt", f"not a JWT (opaque token), but {named} expect a JWT", GARBAGE)
+    assert_not_valid(result, "jwt", f"not a JWT (opaque token), but {named} expects a JWT", GARBAGE)
     assert verdicts(result)["verification"] == "skipped"  # decided by the jwt check
 
 

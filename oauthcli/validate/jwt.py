@@ -104,7 +104,8 @@ def structure(jwt: Jwt | None, expected_by: tuple[str, ...] = ()) -> Check:
         what = "not a JWT (opaque token)" if jwt is None else (
             f"encrypted JWT (JWE, alg {jwt.header['alg']}): claims not readable")  # fmt: skip
         if expected_by:
-            return Check("jwt", FAIL, f"{what}, but {' and '.join(expected_by)} expect a JWT",
+            verb = "expects" if len(expected_by) == 1 else "expect"
+            return Check("jwt", FAIL, f"{what}, but {' and '.join(expected_by)} {verb} a JWT",
                          "if this provider's access tokens are opaque, check them with "
                          "validate.introspection_url or validate.probe instead")  # fmt: skip
         return Check("jwt", SKIPPED, what)
