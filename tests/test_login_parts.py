@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
@@ -484,3 +485,46 @@ def test_device_login_without_an_endpoint(tmp_path: Any, monkeypatch: pytest.Mon
 def test_timeout_must_be_positive(timeout: str) -> None:
     result = run_login("p", "--timeout", timeout)
     assert result.code == 2 and result.stdout == "", result
+
+
+def test_an_unset_configured_refresh_token_fails_before_the_sign_in(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """adopt() resolves it to fingerprint it: unset, it would fail after the grant is spent."""
+    import webbrowser
+
+    opened: list[str] = []
+    monkeypatch.setattr(webbrowser, "open", lambda url, *a, **k: bool(opened.append(url)))
+    profile = {"token_url": "https://id.example/token", "refresh_token": "${env:NOT_SET_RT}",
+               "auth": {"type": "none", "client_id": "c"},
+               "login": {"authorization_url": "https://id.example/authorize"}}  # fmt: skip
+    monkeypatch.setenv("OAUTHCLI_CONFIG", str(write_profiles(tmp_path / "r.yaml", {"r": profile})))
+    assert_failed(run_login("r"), 3, "environment variable NOT_SET_RT is not set")
+    assert opened == []
+
+
+def test_an_error_redirect_is_shown_as_data(
+    server: LoopbackServer, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A crafted error_description (an escape sequence, a newline posing as our own error
+    line) arrives escaped on one line; the browser page gets it HTML-escaped."""
+    import webbrowser
+
+    pages: list[requests.Response] = []
+
+    def evil_browser(url: str, *args: Any, **kwargs: Any) -> bool:
+        query = parse_qs(urlsplit(url).query)
+        back = query["redirect_uri"][0]
+        params = {"error": "access_denied", "state": query["state"][0],
+                  "error_description": "\x1b[2J\nerror: all is fine <b>"}  # fmt: skip
+        pages.append(requests.get(back, params=params, timeout=5))
+        return True
+
+    monkeypatch.setattr(webbrowser, "open", evil_browser)
+    profile = {"token_url": server.url("/token"), "auth": {"type": "none", "client_id": "c"},
+               "login": {"authorization_url": server.url("/authorize")}}  # fmt: skip
+    monkeypatch.setenv("OAUTHCLI_CONFIG", str(write_profiles(tmp_path / "e.yaml", {"e": profile})))
+    result = run_login("e")
+    assert_failed(result, 4, "access_denied: \\x1b[2J error: all is fine <b>")
+    assert "\x1b" not in result.stderr and server.hits("/token") == []
+    assert pages[0].status_code == 400 and "&lt;b&gt;" in pages[0].text

@@ -34,7 +34,9 @@ def login(
     seconds = timeout_seconds(timeout)
     kind = flow_kind(profile, device)
     deadline = world.clock() + seconds
-    preflight(world, profile)  # a grant is never spent that cannot be stored
+    preflight(world, profile)  # a grant is never spent that cannot be stored…
+    if profile.refresh_token:  # …nor one whose storing would fail on an unset reference
+        world.resolver(profile).resolve(profile.refresh_token, "refresh_token")
     discovered = with_discovery(world, profile)
     context = LoginContext(GrantContext(world, discovered, None), ui, deadline, seconds)
     data = send_all(world, discovered, import_module(FLOWS[kind]).flow(context), deadline)
