@@ -154,6 +154,13 @@ def test_without_set_e_the_status_is_non_zero(dead: None, shell: str) -> None:
     assert "invalid_grant" in done.stderr
 
 
+@pytest.mark.parametrize("shell", ["bash", "dash", "zsh"])
+def test_a_shell_started_with_dash_e_stops_at_a_failed_env(dead: None, shell: str) -> None:
+    done = in_shell([shell, "-e", "-c"], 'eval "$("$OAUTHCLI" env p)"\necho REACHED')
+    assert done.code == 1 and "REACHED" not in done.stdout, done
+    assert done.stderr.startswith("error: ") and "invalid_grant" in done.stderr
+
+
 def test_zsh_errexit_set_by_option_stops_too(dead: None) -> None:
     done = in_shell(POSIX["zsh"], 'setopt errexit\neval "$("$OAUTHCLI" env p)"\necho REACHED')
     assert done.code != 0 and "REACHED" not in done.stdout, done
