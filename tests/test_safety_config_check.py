@@ -293,16 +293,26 @@ def test_literal_secrets_are_redacted_by_list(
 
 
 def test_a_file_of_references_only_is_still_cached(tmp_path: Path) -> None:
-    """Names that look secret but map names (response, export) are no literal secrets."""
+    """Names that look secret but map names (response, export) or describe a value
+    (token_type_hint, *_method, *_type) are no literal secrets, and stay readable."""
     path = tmp_path / "refs.yaml"
     path.write_text(yaml.safe_dump({"profiles": {"p": {
-        "token_url": "https://x.example/t?audience=api", "refresh_token": "${env:RT}",
+        "token_url": "https://127.0.0.1:9/t?audience=api&token_type_hint=refresh_token",
+        "refresh_token": "${env:HOME}",
         "response": {"access_token": "data.token", "refresh_token": "data.rt"},
         "export": {"GH_TOKEN": "access_token"},
-        "body": {"client_secret": "${file:~/secret.txt}", "refresh_token": "${refresh_token}"},
+        "params": {"code_challenge_method": "S256"},
+        "body": {"grant_type": "refresh_token", "refresh_token": "${refresh_token}",
+                 "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                 "client_secret": "${file:~/secret.txt}"},
     }}}))  # fmt: skip
+    (tmp_path / "home" / "secret.txt").write_text("from-a-file\n")
     assert run_script("-c", str(path), "list").code == 0
     assert (Path(os.environ["OAUTHCLI_STATE_DIR"]) / ".profiles-cache.json").exists()
+    dry = run("-c", str(path), "refresh", "p", "--dry-run")
+    assert dry.code == 0, dry
+    for word in ("grant_type=refresh_token", "token_type_hint=refresh_token", "S256", "jwt-bearer"):
+        assert word in dry.stdout + dry.stderr, (word, dry)
 
 
 # --- no hint offers a default for a secret ----------------------------------------------------

@@ -18,9 +18,14 @@ from typing import Any
 from oauthcli.redact import is_secret_key
 
 _REFERENCE = re.compile(r"\$\{([^{}]*)\}")
-# Parameter and header names that carry credentials (`key=`, `X-Api-Key`, `sig=`, …).
-_SECRET_PARTS = ("secret", "token", "password", "passwd", "pwd", "key", "auth", "sig",
-                 "credential", "assertion", "cookie", "session", "code")  # fmt: skip
+# Parameter and header names that carry credentials (`key=`, `X-Api-Key`, `sig=`, …), but not
+# the names that describe one (`token_type_hint`, `client_assertion_type`, `code_challenge_method`):
+# their values (`refresh_token`, `urn:…:jwt-bearer`) are words that must stay readable.
+_SECRET_PARTS = ("secret", "password", "passwd", "apikey", "api_key", "api-key", "signature",
+                 "credential", "cookie", "assertion")  # fmt: skip
+_SECRET_NAMES = {"key", "auth", "sig", "pwd", "pass", "sas", "session", "code"}
+_SECRET_ENDINGS = ("key", "token", "sig")
+_DESCRIBING = ("type", "hint", "method", "id", "url", "uri")
 _PARAM_FIELDS = {"body", "params", "headers"}  # their keys are wire parameter/header names
 _NAME_FIELDS = {"response", "export"}  # map names to names: nothing secret in them
 _KEY_FIELDS = {"key", "private_key"}  # auth.key, grant.key, store.key: key material
@@ -28,7 +33,13 @@ _KEY_FIELDS = {"key", "private_key"}  # auth.key, grant.key, store.key: key mate
 
 def secret_param(name: str) -> bool:
     lowered = name.lower()
-    return is_secret_key(name) or any(part in lowered for part in _SECRET_PARTS)
+    words = lowered.replace("-", "_").split("_")
+    if len(words) > 1 and words[-1] in _DESCRIBING:
+        return False
+    return (
+        is_secret_key(name) or lowered in _SECRET_NAMES or lowered.endswith(_SECRET_ENDINGS)
+        or any(part in lowered for part in _SECRET_PARTS)
+    )  # fmt: skip
 
 
 def literal_secrets(document: Any) -> list[str]:
