@@ -241,7 +241,7 @@ def _body_refresh_tokens(body: Any) -> Iterator[tuple[Path, str]]:
 
             try:
                 body = json.loads(text)
-            except ValueError:
+            except (ValueError, RecursionError):
                 body = None
         else:
             from urllib.parse import unquote_plus

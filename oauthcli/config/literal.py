@@ -132,7 +132,7 @@ def body_secrets(body: str) -> Iterator[str]:
 
         try:
             document = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             document = None
         if isinstance(document, dict):
             yield from _fields(document, params=True)
