@@ -148,10 +148,16 @@ def _stat(file: Path, shown: str) -> os.stat_result:
             hint="pass -c PATH, set OAUTHCLI_CONFIG, or start from profiles.example.yaml",
         ) from None
     except NotRegular as exc:
-        raise ConfigError(f"profiles file {shown} {exc}") from None
+        raise _not_regular(shown, exc) from None
     except OSError as exc:
         raise ConfigError(f"cannot read profiles file {shown}: {exc.strerror or exc}") from None
     return info
+
+
+def _not_regular(shown: str, exc: NotRegular) -> ConfigError:
+    pipe = "FIFO" in str(exc) or "character device" in str(exc)
+    hint = "to read the profiles file from a pipe, pass -c - and feed it on stdin" if pipe else None
+    return ConfigError(f"profiles file {shown} {exc}", hint=hint)
 
 
 def _read(file: Path, shown: str, trust: TrustStore | None) -> tuple[str, os.stat_result]:
@@ -161,7 +167,7 @@ def _read(file: Path, shown: str, trust: TrustStore | None) -> tuple[str, os.sta
     except FileNotFoundError:
         raise ConfigError(f"profiles file not found: {shown}") from None
     except NotRegular as exc:
-        raise ConfigError(f"profiles file {shown} {exc}") from None
+        raise _not_regular(shown, exc) from None
     except OSError as exc:
         raise ConfigError(f"cannot read profiles file {shown}: {exc.strerror or exc}") from None
     if trust is not None:
