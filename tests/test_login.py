@@ -138,7 +138,7 @@ def test_browser_login_then_token_without_a_refresh_token_and_rotation(
     assert exchange["client_id"] == "oauthcli-authcode-public" and exchange["status"] == 200
     assert exchange["form"]["redirect_uri"].startswith("http://127.0.0.1:")
     assert len(exchange["form"]["code_verifier"]) >= 43
-    done = [e for e in browser.read_log(log) if e["event"] == "done"][0]
+    done = browser.wait_for_done(log)
     assert done["callback_status"] == 200 and "Signed in" in done["callback_body"]
     (url,) = URL.findall(result.stderr)
     assert "code_challenge_method=S256" in url and "nonce=" in url
@@ -189,10 +189,10 @@ def test_browser_refusals_exchange_and_store_nothing(
     log = fake_browser(action)
     mark = login_server.log_mark()
     result = run("login", "p")
+    done = browser.wait_for_done(log)
     assert_failed(result, 4, fragment, secrets_of(login_server, mark, log))
     assert exchanges(login_server, mark) == []  # no code exchange
     assert stored() == []
-    done = [e for e in browser.read_log(log) if e["event"] == "done"][0]
     assert done["callback_status"] == 400 and "Sign-in failed" in done["callback_body"]
 
 
@@ -222,6 +222,7 @@ def test_favicon_first_and_a_second_callback(
     profiles(p=login_profile(login_server))
     log = fake_browser("favicon")
     assert_quiet_success(run("login", "p"))
+    browser.wait_for_done(log)
     (favicon,) = [e for e in browser.read_log(log) if e["event"] == "favicon"]
     assert favicon["status"] == 404
 
@@ -229,6 +230,7 @@ def test_favicon_first_and_a_second_callback(
     mark = login_server.log_mark()
     assert_quiet_success(run("login", "p"))
     assert len(exchanges(login_server, mark)) == 1
+    browser.wait_for_done(log)
     callbacks = [e for e in browser.read_log(log) if e["event"] == "callback"]
     assert callbacks[0]["status"] == 200 and "error" in callbacks[1]  # nobody listens any more
 

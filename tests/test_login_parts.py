@@ -511,6 +511,7 @@ def test_an_error_redirect_is_shown_as_data(
     import webbrowser
 
     pages: list[requests.Response] = []
+    answered = threading.Event()
 
     def evil_browser(url: str, *args: Any, **kwargs: Any) -> bool:
         query = parse_qs(urlsplit(url).query)
@@ -518,6 +519,7 @@ def test_an_error_redirect_is_shown_as_data(
         params = {"error": "access_denied", "state": query["state"][0],
                   "error_description": "\x1b[2J\nerror: all is fine <b>"}  # fmt: skip
         pages.append(requests.get(back, params=params, timeout=5))
+        answered.set()
         return True
 
     monkeypatch.setattr(webbrowser, "open", evil_browser)
@@ -527,4 +529,5 @@ def test_an_error_redirect_is_shown_as_data(
     result = run_login("e")
     assert_failed(result, 4, "access_denied: \\x1b[2J error: all is fine <b>")
     assert "\x1b" not in result.stderr and server.hits("/token") == []
+    assert answered.wait(5)
     assert pages[0].status_code == 400 and "&lt;b&gt;" in pages[0].text
