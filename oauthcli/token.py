@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
+
+from oauthcli import boundedjson
 
 
 def dig(data: Any, path: str) -> Any:
@@ -35,7 +36,7 @@ def jwt_claims(token: str) -> dict[str, Any] | None:
         return None
     try:
         padded = parts[1] + "=" * (-len(parts[1]) % 4)
-        claims = json.loads(base64.urlsafe_b64decode(padded))
+        claims = boundedjson.loads(base64.urlsafe_b64decode(padded))
     except (ValueError, binascii.Error):
         return None
     return claims if isinstance(claims, dict) else None

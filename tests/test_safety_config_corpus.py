@@ -216,11 +216,6 @@ def test_no_bad_input_exits_70_or_hangs(tmp_path: Path, server: LoopbackServer) 
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="wire/response.py parses the answer with json.loads, which "
-    "raises RecursionError (exit 70) on deep nesting; not this part's file",
-)
 def test_a_deeply_nested_json_answer_is_not_an_internal_error(
     tmp_path: Path, server: LoopbackServer
 ) -> None:
@@ -230,8 +225,6 @@ def test_a_deeply_nested_json_answer_is_not_an_internal_error(
     assert result.code == 6, result
 
 
-@pytest.mark.xfail(strict=True, reason="wire/request.py parses a JSON body string with json.loads, "
-                   "which raises RecursionError (exit 70) on deep nesting; not this part's file")
 def test_a_deeply_nested_json_body_string_is_not_an_internal_error(
     tmp_path: Path, server: LoopbackServer
 ) -> None:

@@ -257,8 +257,6 @@ def test_a_404_names_host_and_path_never_the_query(server: LoopbackServer, profi
     assert "key=" not in result.stderr and PLANTED not in result.stderr + result.stdout
 
 
-@pytest.mark.xfail(reason="wire/http.py does not yet hand the request URL to HttpResult (url=), "
-                          "so the token endpoint's 404 names only the host", strict=False)  # fmt: skip
 def test_a_404_at_the_token_endpoint_names_the_path(server: LoopbackServer, profiles_file: Any) -> None:
     profiles_file({"p": {"token_url": server.url("/oauth/tokne")}})
     result = run("refresh", "p")

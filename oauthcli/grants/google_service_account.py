@@ -16,6 +16,7 @@ import stat
 from pathlib import Path
 from typing import Any
 
+from oauthcli import boundedjson
 from oauthcli.errors import ConfigError
 from oauthcli.grants.base import Flow, GrantContext, exchange
 from oauthcli.grants.machine import form_body, scope, setting
@@ -61,7 +62,7 @@ def read_key(key_file: str, profile: str) -> dict[str, Any]:
     """The key's fields, checked: from a file, or from the JSON itself when it starts with {."""
     text = key_file if key_file.lstrip().startswith("{") else _read(key_file, profile)
     try:
-        info = json.loads(text)
+        info = boundedjson.loads(text)
     except ValueError as exc:
         detail = f" (line {exc.lineno})" if isinstance(exc, json.JSONDecodeError) else ""
         raise _error(profile, f"is not valid JSON{detail}") from None

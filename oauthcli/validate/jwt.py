@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from oauthcli import boundedjson
 from oauthcli.errors import OAuthCliError
 from oauthcli.token import iso8601
 
@@ -67,7 +67,7 @@ def parse_jwt(token: str) -> Jwt | None:
 
 def _segment(part: str) -> Any:
     try:
-        return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+        return boundedjson.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
     except (ValueError, binascii.Error, RecursionError):
         return None
 

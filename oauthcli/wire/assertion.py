@@ -11,6 +11,7 @@ import secrets
 from collections.abc import Mapping
 from typing import Any
 
+from oauthcli import boundedjson
 from oauthcli.errors import ConfigError
 
 CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -140,14 +141,13 @@ def _error(where: tuple[str, str], problem: str, hint: str | None = None) -> Con
 def peek(token: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
     """Header and claims of a compact JWS, unverified (for display and expiry only), or None."""
     import base64
-    import json
 
     parts = token.split(".")
     if len(parts) != 3 or len(token) > 64 * 1024:
         return None
     try:
         header, payload = (
-            json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+            boundedjson.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
             for part in parts[:2]
         )
     except ValueError:  # binascii.Error and UnicodeDecodeError are ValueErrors

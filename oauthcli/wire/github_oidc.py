@@ -9,13 +9,13 @@ The request goes through wire.http.send: timeouts, no redirects, 1 MiB cap, http
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit
 
+from oauthcli import boundedjson
 from oauthcli.config.refs import GITHUB_OIDC_VARIABLES, outside_actions, preview
 from oauthcli.errors import BadResponseError, ConfigError, ProviderError, TransientError
 from oauthcli.redact import Secrets
@@ -154,7 +154,7 @@ def _token_from(result: HttpResult, audience: str, secrets: Secrets) -> str:
 
 def _json(body: bytes) -> dict[str, object] | None:
     try:
-        data = json.loads(body.decode("utf-8"))
+        data = boundedjson.loads(body.decode("utf-8"))
     except ValueError:
         return None
     return data if isinstance(data, dict) else None

@@ -179,7 +179,7 @@ def _exchange(
     with response:
         body = _read_capped(response, host)
         headers = {k.lower(): v for k, v in response.headers.items()}
-        return HttpResult(response.status_code, headers, body, request.secrets)
+        return HttpResult(response.status_code, headers, body, request.secrets, request.url)
 
 
 def _failure(exc: BaseException, host: str, profile: Profile) -> Exception:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, quote_plus, urlencode, urlsplit
 
+from oauthcli import boundedjson
 from oauthcli.config.model import Profile
 from oauthcli.config.refs import Resolver
 from oauthcli.errors import ConfigError
@@ -103,7 +104,7 @@ def _append(text: str, fmt: str, extra: Mapping[str, str]) -> str:
 def _parse_text(text: str, fmt: str) -> Any:
     if fmt == "json":
         try:
-            return json.loads(text)
+            return boundedjson.loads(text)
         except ValueError:
             return None
     return dict(parse_qsl(text, keep_blank_values=True))
@@ -189,7 +190,7 @@ def _describe_body(request: TokenRequest) -> str:
     content_type = next((v for k, v in request.headers.items() if k.lower() == "content-type"), "")
     if "json" in content_type.lower():
         try:
-            return json.dumps(redact_value(json.loads(text), request.secrets))
+            return json.dumps(redact_value(boundedjson.loads(text), request.secrets))
         except ValueError:
             return text
     pairs = parse_qsl(text, keep_blank_values=True)

@@ -59,9 +59,11 @@ def parse_body(result: HttpResult) -> dict[str, Any] | None:
     if not text:
         return None
     if "json" in content_type or text[:1] in "{[":
+        from oauthcli.boundedjson import loads
+
         try:
-            data = json.loads(text)
-        except ValueError:
+            data = loads(text)
+        except ValueError:  # unparseable, too large or too deep: unusable (exit 6)
             return None
         return data if isinstance(data, dict) else None
     if FORM in content_type or "text/plain" in content_type:
