@@ -82,6 +82,7 @@ def fake_browser(
             return True
 
         monkeypatch.setattr(webbrowser, "open", open_url)
+        monkeypatch.setenv("BROWSER", "the-test-browser")  # a browser the person chose
         return log
 
     return use
@@ -257,6 +258,7 @@ def test_busy_fixed_port_is_exit_3_and_opens_no_browser(
 
     opened: list[str] = []
     monkeypatch.setattr(webbrowser, "open", lambda url, *a, **k: bool(opened.append(url)))
+    monkeypatch.setenv("BROWSER", "the-test-browser")
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()

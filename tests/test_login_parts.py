@@ -495,6 +495,7 @@ def test_an_unset_configured_refresh_token_fails_before_the_sign_in(
 
     opened: list[str] = []
     monkeypatch.setattr(webbrowser, "open", lambda url, *a, **k: bool(opened.append(url)))
+    monkeypatch.setenv("BROWSER", "the-test-browser")
     profile = {"token_url": "https://id.example/token", "refresh_token": "${env:NOT_SET_RT}",
                "auth": {"type": "none", "client_id": "c"},
                "login": {"authorization_url": "https://id.example/authorize"}}  # fmt: skip
@@ -523,6 +524,7 @@ def test_an_error_redirect_is_shown_as_data(
         return True
 
     monkeypatch.setattr(webbrowser, "open", evil_browser)
+    monkeypatch.setenv("BROWSER", "the-test-browser")
     profile = {"token_url": server.url("/token"), "auth": {"type": "none", "client_id": "c"},
                "login": {"authorization_url": server.url("/authorize")}}  # fmt: skip
     monkeypatch.setenv("OAUTHCLI_CONFIG", str(write_profiles(tmp_path / "e.yaml", {"e": profile})))
@@ -531,3 +533,27 @@ def test_an_error_redirect_is_shown_as_data(
     assert "\x1b" not in result.stderr and server.hits("/token") == []
     assert answered.wait(5)
     assert pages[0].status_code == 400 and "&lt;b&gt;" in pages[0].text
+
+
+@pytest.mark.parametrize(("name", "started"), [("lynx", False), ("w3m", False), ("firefox", True)])
+def test_a_text_browser_is_not_started_over_the_terminal(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch, name: str, started: bool
+) -> None:
+    """No $BROWSER and no display: webbrowser's default would be lynx, in this terminal."""
+    import webbrowser
+
+    class Controller:
+        def __init__(self) -> None:
+            self.name = name
+
+    opened: list[str] = []
+    monkeypatch.delenv("BROWSER", raising=False)
+    monkeypatch.setattr(webbrowser, "get", lambda *a: Controller())
+    monkeypatch.setattr(webbrowser, "open", lambda url, *a, **k: bool(opened.append(url)))
+    profile = {"token_url": "https://id.example/token", "auth": {"type": "none", "client_id": "c"},
+               "login": {"authorization_url": "https://id.example/authorize"}}  # fmt: skip
+    monkeypatch.setenv("OAUTHCLI_CONFIG", str(write_profiles(tmp_path / "t.yaml", {"t": profile})))
+    result = run_login("t", "--timeout", "0.5")
+    assert_failed(result, 5, "login timed out")
+    assert bool(opened) is started
+    assert ("No graphical browser here" in result.stderr) is not started

@@ -17,6 +17,8 @@ from oauthcli.token import Token
 from oauthcli.world import World
 
 log = logging.getLogger("oauthcli")
+# what webbrowser falls back to without a display: they would take over this very terminal
+TEXT_BROWSERS = frozenset({"www-browser", "links", "elinks", "lynx", "w3m"})
 
 
 def login(
@@ -77,6 +79,10 @@ def _browser(world: World) -> Callable[[str], None]:
     def run(url: str) -> None:
         import webbrowser
 
+        if not _graphical(world):
+            world.output.note("No graphical browser here: open the URL above on a machine "
+                              "that has one (see --no-browser, or --device).")  # fmt: skip
+            return
         with _stdout_to_stderr(world):
             try:
                 opened = webbrowser.open(url)
@@ -90,6 +96,20 @@ def _browser(world: World) -> Callable[[str], None]:
         threading.Thread(target=run, args=(url,), name="oauthcli-browser", daemon=True).start()
 
     return open_url
+
+
+def _graphical(world: World) -> bool:
+    """$BROWSER, when set, is the person's choice; else webbrowser's default, unless that is a
+    text browser (over SSH it would draw over this terminal while the listener waits)."""
+    import webbrowser
+
+    if world.environ.get("BROWSER"):
+        return True
+    try:
+        controller = webbrowser.get()
+    except webbrowser.Error:
+        return False
+    return getattr(controller, "name", None) not in TEXT_BROWSERS
 
 
 @contextlib.contextmanager
