@@ -88,8 +88,8 @@ def _query(
     login: LoginContext, redirect_uri: str, state: str, pkce: Pkce
 ) -> tuple[dict[str, str], str | None]:
     """The authorization request's parameters (RFC 6749 §4.1.1, RFC 7636 §4.3), and its nonce."""
-    scope = login.grant.resolver().resolve(login.profile.scope, "scope") if login.profile.scope \
-        else None  # fmt: skip
+    written = login.profile.scope
+    scope = login.grant.resolver().resolve(written, "scope") if written else None
     query = {"response_type": "code", "client_id": client_id(login), "redirect_uri": redirect_uri}
     if scope:
         query["scope"] = scope

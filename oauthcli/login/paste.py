@@ -64,8 +64,8 @@ class Pastes:
             parts = urlsplit(text)
         except ValueError:
             parts = None
-        if parts is None or parts.scheme not in ("http", "https") or parts.path != self.path \
-                or not parts.query:  # fmt: skip
+        redirect = parts is not None and parts.scheme in ("http", "https") and bool(parts.query)
+        if not redirect or parts is None or parts.path != self.path:
             self.say(f"That is not the redirected address: paste the whole URL from the "
                      f"browser's address bar (its path is {self.path}, with ?code=… or "
                      "?error=…).")  # fmt: skip
