@@ -56,22 +56,25 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from oauthcli.errors import ConfigError, OAuthCliError, TransientError
-from oauthcli.store import fsutil, resp
+from oauthcli.store import fsutil
 from oauthcli.store.base import DEFAULT_LOCK_TIMEOUT, StaleWriteError, Status, lock_timeout_error
 from oauthcli.store.codec import Codec, CorruptEntry
 from oauthcli.store.keys import name_of_redis_key, profile_of, redis_key
 from oauthcli.store.local import LocalState, kept_error, reconcile
-from oauthcli.store.redisclient import Client
-from oauthcli.store.redislease import RedisLease, new_owner
 from oauthcli.store.redisurl import RedisAddress, parse
 from oauthcli.store.state import State
+
+if TYPE_CHECKING:  # the lease, the scripts and redis-py load only when a run needs more than a read
+    from oauthcli.store.redisclient import Client
+    from oauthcli.store.redislease import RedisLease
 
 log = logging.getLogger("oauthcli.store")
 Fields = tuple[bytes | None, bytes | None, bytes | None]  # generation, kid, doc
@@ -82,8 +85,16 @@ class RedisStore:
         self.address = address
         self.codec = codec or Codec()
         self.local = LocalState(local_dir, address.store_id, self.codec)
-        self.client = Client(address)
+        self._client: Client | None = None
         self._held = threading.local()
+
+    @property
+    def client(self) -> Client:
+        if self._client is None:
+            from oauthcli.store.redisclient import Client
+
+            self._client = Client(self.address)
+        return self._client
 
     def describe(self) -> str:
         return self.address.describe()
@@ -108,6 +119,8 @@ class RedisStore:
         return None if fields == [None, None, None] else (fields[0], fields[1], fields[2])
 
     def _fast(self, command: list[str]) -> Any:
+        from oauthcli.store import resp
+
         try:
             return resp.call(self.address, command)[0]
         except resp.RespError as exc:
@@ -145,7 +158,7 @@ class RedisStore:
             lambda r: r.hmget(key, "doc") if r.type(key) == b"hash" else [b""]
         )
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
-        aside = f"{self._key('corrupt', name)}:{stamp}-{new_owner()[-6:]}"
+        aside = f"{self._key('corrupt', name)}:{stamp}-{os.urandom(3).hex()}"
         moved = self.client.script("set_aside", [key, aside], [fields[0] or b""])
         if moved:
             log.warning("the stored state of %r in %s was corrupt (%s); moved it to %s",
@@ -234,6 +247,8 @@ class RedisStore:
             lease.release()
 
     def _acquire(self, name: str, timeout: float) -> RedisLease:
+        from oauthcli.store.redislease import RedisLease, new_owner
+
         key, owner = self._key("lease", name), new_owner()
         ttl_ms = int(self.address.lease * 1000)
         lease = RedisLease(self.client, key, owner, self.address.lease, self.client.scripts)
