@@ -287,7 +287,7 @@ def test_check_example_file_passes_with_warnings() -> None:
         "0 errors, " + result.stdout.splitlines()[-1].split(", ")[-1]
     )
     assert (
-        "warning: google: field body.client_secret: environment variable GOOGLE_CLIENT_SECRET is not set"
+        "warning: google: field auth.client_secret: environment variable GOOGLE_CLIENT_SECRET is not set"
         in result.stdout
     )
     profiles = yaml.safe_load((ROOT / "profiles.example.yaml").read_text())["profiles"]

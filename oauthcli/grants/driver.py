@@ -12,10 +12,11 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from oauthcli.config.model import Profile
-from oauthcli.errors import ConfigError, OAuthCliError, UsageError
+from oauthcli.errors import ConfigError, OAuthCliError, ProviderError, UsageError
 from oauthcli.grants.base import Flow, Grant, GrantContext
 from oauthcli.grants.identity import read_state, state_name
 from oauthcli.grants.registry import grant_for
+from oauthcli.store.base import Lease
 from oauthcli.store.state import State, fingerprint
 from oauthcli.token import Token
 
@@ -50,19 +51,21 @@ def obtain(
     if min_valid is not None and not 0 <= min_valid < float("inf"):
         raise UsageError(f"--min-valid must be a finite number of seconds, not {min_valid:g}")
     if not force:
-        state = read_state(rt, profile)
+        state = read_state(rt, profile, cached=True)  # a shared store: this machine's copy
+        if not is_fresh(state, profile, rt.clock(), min_valid):
+            state = read_state(rt, profile)
         if is_fresh(state, profile, rt.clock(), min_valid):
             assert state is not None
             rt.secrets.add(state.token.access_token)
             return state.token
     else:
         log.debug("--force: refreshing whatever is stored")
-    with rt.store.lock(state_name(rt, profile), profile.lock_timeout):
+    with rt.store.lock(state_name(rt, profile), profile.lock_timeout) as lease:
         state = read_state(rt, profile, migrate=True)  # another process may have refreshed
         if not force and is_fresh(state, profile, rt.clock(), min_valid):
             assert state is not None
             return state.token
-        return _run(rt, profile, state, grant_for(profile))
+        return _run(rt, profile, state, grant_for(profile), lease)
 
 
 def refresh(rt: World, profile: Profile) -> Token:
@@ -75,17 +78,34 @@ def drive(rt: World, profile: Profile, grant: Grant) -> Token:
 
     The one path by which any grant (refresh, machine grants, login) reaches the token endpoint.
     """
-    with rt.store.lock(state_name(rt, profile), profile.lock_timeout):
-        return _run(rt, profile, read_state(rt, profile, migrate=True), grant)
+    with rt.store.lock(state_name(rt, profile), profile.lock_timeout) as lease:
+        return _run(rt, profile, read_state(rt, profile, migrate=True), grant, lease)
 
 
-def _run(rt: World, profile: Profile, state: State | None, grant: Grant) -> Token:
+def _run(rt: World, profile: Profile, state: State | None, grant: Grant, lease: Lease) -> Token:
     configured = _configured_refresh_token(rt, profile)
     current = state.current_refresh_token(configured) if state else configured
     name = preflight(rt, profile)  # a grant is never spent that cannot be stored
     profile = with_discovery(rt, profile)
-    data = send_all(rt, profile, grant(GrantContext(rt, profile, current)))
+    try:
+        data = send_all(rt, profile, grant(GrantContext(rt, profile, current)), lease=lease)
+    except ProviderError as exc:
+        kept = _kept_refresh_token(rt, name, exc, current)
+        if kept is None:
+            raise
+        log.debug("the refresh token was refused; retrying once with the one kept locally")
+        data = send_all(rt, profile, grant(GrantContext(rt, profile, kept)), lease=lease)
     return persist(rt, name, profile, state, data, configured)
+
+
+def _kept_refresh_token(rt: World, name: str, exc: ProviderError, sent: str | None) -> str | None:
+    """After ``invalid_grant``: the refresh token an earlier run could not store, if different
+    (SPEC §10: a lost compare-and-swap keeps the rotated tokens locally; this is their use)."""
+    if exc.error != "invalid_grant":
+        return None
+    kept = rt.store.kept(name)
+    token = kept.rotated_refresh_token if kept else None
+    return token if token and token != sent else None
 
 
 def preflight(rt: World, profile: Profile) -> str:
@@ -105,15 +125,23 @@ def adopt(rt: World, profile: Profile, data: dict[str, Any]) -> Token:
 
 
 def send_all(
-    rt: World, profile: Profile, flow: Flow, deadline: float | None = None
+    rt: World,
+    profile: Profile,
+    flow: Flow,
+    deadline: float | None = None,
+    lease: Lease | None = None,
 ) -> dict[str, Any]:
     """Drive a grant's flow: send each request it yields, hand back each answer. With a
-    ``deadline`` (on ``rt.clock``: login's --timeout) no request outlives it."""
+    ``deadline`` (on ``rt.clock``: login's --timeout) no request outlives it; with a ``lease``
+    (a shared store's lock) none is sent unless the lease outlasts it."""
     from oauthcli.wire import http
 
     request = next(flow)
     while True:
-        result = http.send(request, _within(rt, profile, deadline), rt.session, rt.sleep)
+        bounded = _within(rt, profile, deadline)
+        if lease is not None:
+            lease.ensure(bounded.timeout * (bounded.retries + 1) + 1.0)
+        result = http.send(request, bounded, rt.session, rt.sleep)
         try:
             request = flow.send(result)
         except StopIteration as done:

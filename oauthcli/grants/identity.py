@@ -61,11 +61,14 @@ def state_name(world: World, profile: Profile) -> str:
     return f"{profile.name}@{_digest(endpoint + chr(10) + client)}"
 
 
-def read_state(world: World, profile: Profile, *, migrate: bool = False) -> State | None:
+def read_state(
+    world: World, profile: Profile, *, migrate: bool = False, cached: bool = False
+) -> State | None:
     """The grant's state; state written before grant identities (``<profile>.json``) is adopted
-    by the first grant of that name that asks, and with ``migrate`` (under the lock) moved."""
+    by the first grant of that name that asks, and with ``migrate`` (under the lock) moved.
+    ``cached``: as cheaply as the store can (a shared store answers from this machine's copy)."""
     name = state_name(world, profile)
-    state = world.store.read(name)
+    state = world.store.read_cached(name) if cached else world.store.read(name)
     if state is not None or not migrate:
         return state if state is not None else world.store.read(profile.name)
     # Under the grant's lock; the legacy name's lock too (always in this order: no deadlock).

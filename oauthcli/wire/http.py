@@ -151,10 +151,7 @@ def _send_once(
         except (TransientError, _Retryable) as exc:
             if not watch.expired:
                 raise
-            raise TransientError(
-                f"{host} did not answer within {profile.timeout:g}s",
-                hint="the provider may have rotated the refresh token; try again later",
-            ) from exc
+            raise _timed_out(host, profile) from exc
 
 
 def _exchange(
@@ -182,6 +179,14 @@ def _exchange(
         return HttpResult(response.status_code, headers, body, request.secrets, request.url)
 
 
+def _timed_out(host: str, profile: Profile) -> TransientError:
+    """Per read or as a whole (wire.deadline): never retried, the server may have rotated."""
+    return TransientError(
+        f"timed out after {profile.timeout:g}s waiting for {host} to answer",
+        hint="the provider may have rotated the refresh token; try again later",
+    )
+
+
 def _failure(exc: BaseException, host: str, profile: Profile) -> Exception:
     """What a failed request means (SPEC §4, §7): retryable only if nothing was sent."""
     if isinstance(exc, requests.exceptions.SSLError):
@@ -193,10 +198,7 @@ def _failure(exc: BaseException, host: str, profile: Profile) -> Exception:
         return _Retryable(TransientError(f"timed out connecting to {host}"))
     if isinstance(exc, requests.exceptions.ReadTimeout):
         # Never retried: the server may have processed the request and rotated the token.
-        return TransientError(
-            f"timed out after {profile.timeout:g}s waiting for {host} to answer",
-            hint="the provider may have rotated the refresh token; try again later",
-        )
+        return _timed_out(host, profile)
     if isinstance(exc, requests.exceptions.ConnectionError):
         if _before_sending(exc):
             return _Retryable(TransientError(f"cannot connect to {host}: {_reason(exc)}"))
