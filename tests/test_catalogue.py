@@ -20,6 +20,8 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
+from oauthcli.config.schema import LOGIN_KEYS  # one source for the login keys
+
 ROOT = Path(__file__).resolve().parents[1]
 CATALOGUE_PATH = ROOT / "oauthcli" / "catalogue.yaml"
 EXAMPLE_PATH = ROOT / "profiles.example.yaml"
@@ -64,7 +66,6 @@ AUTH_KEYS = {
     "private_key_jwt": ({"client_id", "key"}, {"alg", "kid", "audience"}),
     "client_assertion": ({"client_id", "assertion"}, set()),
 }
-LOGIN_KEYS = {"flow", "authorization_url", "device_authorization_url", "redirect_uri", "params"}
 GRANT_KEYS = {
     "client_credentials": (set(), {"scope"}),
     "jwt_bearer": ({"key", "iss"}, {"sub", "aud", "scope", "claims"}),

@@ -254,7 +254,8 @@ def with_discovery(rt: World, profile: Profile) -> Profile:
     token_url = discovered(rt, profile, "token_endpoint")
     if token_url is None:
         raise ConfigError(f"profile {profile.name!r}: the issuer's metadata has no token_endpoint")
-    return replace(profile, token_url=token_url)
+    # From the network: escaped, so that no reference in it is ever resolved.
+    return replace(profile, token_url=token_url.replace("$", "$$"))
 
 
 Outcome = tuple[str, "Token | OAuthCliError"]

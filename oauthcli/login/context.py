@@ -65,10 +65,7 @@ class LoginContext:
         from oauthcli.wire.discovery import endpoint
 
         explicit = (self.profile.login or {}).get(key)
-        found = endpoint(self.world, self.profile, explicit, metadata_key, f"login.{key}")
-        if found and not explicit:  # discovered URLs come escaped for use as templates
-            found = found.replace("$$", "$")
-        return found
+        return endpoint(self.world, self.profile, explicit, metadata_key, f"login.{key}")
 
 
 def literal(value: str) -> str:

@@ -127,7 +127,7 @@ class _Run:
         except OAuthCliError as exc:
             self.metadata = exc
             raise
-        return url.replace("$$", "$") if url else None
+        return url
 
 
 def _unconfigured(run: _Run, setting: str, key: str) -> str:

@@ -74,14 +74,12 @@ def endpoint(
 
 
 def discovered(rt: World, profile: Profile, key: str) -> str | None:
-    """The issuer's metadata ``key`` (a URL), or None without an issuer or such a key.
-
-    The URL came from the network: escaped, so that no reference in it is ever resolved.
-    """
+    """The issuer's metadata ``key`` (a URL, as published), or None without an issuer or such a
+    key. It came from the network: whoever puts it into a profile field escapes it (``$$``)."""
     if not profile.issuer:
         return None
     value = discover(rt, profile).get(key)
-    return value.replace("$", "$$") if isinstance(value, str) and value else None
+    return value if isinstance(value, str) and value else None
 
 
 def _fetch_metadata(rt: World, profile: Profile, url: str) -> dict[str, Any]:
