@@ -214,6 +214,9 @@ def _token_from(data: dict[str, Any], profile: Profile, now: float) -> Token:
             f"the token endpoint answered without an access token at {path!r} (fields: {fields})",
             hint="if the token lives elsewhere, map it with response: {access_token: a.b}",
         )
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in token.access_token):
+        # It would be printed, exported and sent in headers: no terminal escapes, no newlines.
+        raise BadResponseError("the token endpoint answered an access token with control codes")
     return token
 
 
