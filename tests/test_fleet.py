@@ -3,8 +3,7 @@
 Each "machine" is its own HOME and state dir; all share one Redis (tests/redis_fixture.py) and
 one profiles file. Token endpoints: the real rotating django-oauth-toolkit server (reuse of a
 refresh token is invalid_grant), or tests/server.py's RotatingProvider where a test must hold
-the answer back or interfere while a request is in flight. Tests that need the grant driver to
-call a store method it does not call yet are marked xfail(strict=True) with the call they need.
+the answer back or interfere while a request is in flight.
 """
 
 from __future__ import annotations
@@ -117,10 +116,10 @@ def test_3_machines_x_16_processes_send_one_request_to_a_rotating_server(
 def test_a_lease_shorter_than_a_slow_endpoint_is_renewed_and_one_request_is_sent(
     server: LoopbackServer, redis_db: RedisServer, tmp_path: Path
 ) -> None:
-    provider = RotatingProvider(delay=2.0)
+    provider = RotatingProvider(delay=3.0)
     server.route("/token", provider)
     config = loopback_profiles(tmp_path, server)
-    url = redis_db.url_for(0, query="lease=0.5")  # 4 × shorter than the request
+    url = redis_db.url_for(0, query="lease=1")  # 3 × shorter than the request
     machines = [machine(tmp_path, i, url, config) for i in range(2)]
     results = finish([start(m, "token", "p") for m in machines for _ in range(4)])
     assert [r.code for r in results] == [0] * 8, results
@@ -222,8 +221,6 @@ def test_cas_lost_after_rotation_keeps_the_tokens_and_says_where(
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="needs driver: on invalid_grant, retry once with the "
-                   "refresh token of store.kept(name) when it differs from the one sent")  # fmt: skip
 def test_after_a_lost_cas_the_next_run_recovers_with_the_kept_refresh_token(
     server: LoopbackServer, redis_db: RedisServer, tmp_path: Path
 ) -> None:
@@ -323,8 +320,7 @@ def test_encrypted_shared_store_holds_no_token_and_a_wrong_key_changes_nothing(
 # --- the local copy (SPEC §8: a cached token reads no network) -----------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="needs driver: obtain() must try store.read_cached(name) "
-                   "before store.read(name)")  # fmt: skip
+@pytest.mark.slow
 def test_cached_token_answers_from_the_local_copy_with_the_store_down(
     server: LoopbackServer, redis_private: RedisServer, tmp_path: Path
 ) -> None:

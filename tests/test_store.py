@@ -363,3 +363,41 @@ def test_list_shows_stored_token_status(profiles_file: Any, rotating: RotatingPr
     assert rows["none"]["status"] == "none"
     assert rows["stale"]["status"].startswith("expired ")
     assert rows["fresh"]["method"] == "POST"
+
+
+# --- choosing the store (SPEC §10) ------------------------------------------------------------
+
+
+def test_unknown_store_is_a_config_error(profiles_file: Any, rotating: RotatingProvider) -> None:
+    profiles_file()
+    for args in (["--store", "memcached://:hunter2@h:1"], []):
+        env = {} if args else {"OAUTHCLI_STORE": "memcached://:hunter2@h:1"}
+        result = run_script(*args, "token", "p", env=env)
+        assert_clean_failure(result, 3, "unknown store", secrets=("hunter2",))
+    assert rotating.counter == 0
+
+
+def test_store_key_in_the_profiles_file_encrypts_the_file_store(
+    profiles_file: Any, rotating: RotatingProvider, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = profiles_file()
+    data = yaml_load(path)
+    data["store"] = {"url": "file", "key": "${env:STATE_KEY}"}
+    path.write_text(json.dumps(data))
+    monkeypatch.setenv("STATE_KEY", "s" * 40)
+    assert run("token", "p").stdout == "at-0001-abcdefgh\n"
+    raw = state_file(state_dir()).read_bytes()
+    assert b"at-0001" not in raw and b"rt-rotated" not in raw and b'"sealed"' in raw
+    assert run("token", "p").stdout == "at-0001-abcdefgh\n"  # read back with the key
+    monkeypatch.setenv("STATE_KEY", "w" * 40)
+    assert_clean_failure(run("refresh", "p"), 3, "different store.key")
+    assert state_file(state_dir()).read_bytes() == raw and rotating.counter == 1
+    monkeypatch.setenv("STATE_KEY", "k3y-9")
+    assert_clean_failure(run("token", "p"), 3, "too short", secrets=("k3y-9",))
+
+
+def yaml_load(path: Path) -> dict[str, Any]:
+    import yaml
+
+    loaded: dict[str, Any] = yaml.safe_load(path.read_text())
+    return loaded

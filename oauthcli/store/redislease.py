@@ -86,7 +86,10 @@ class RedisLease:
     def ensure(self, seconds: float) -> None:
         want = seconds + MARGIN
         self._ttl = max(self._ttl, want / 0.98)  # renewals keep it at least this long from now
-        if not self.still_held() or not self._extend():
+        # Not judged by the local estimate: the compare-and-extend succeeding proves the key
+        # still holds our random owner, so it never ran out (expiry deletes it) and no one
+        # else took it; a late renewal on a loaded machine is not a lost lease.
+        if self._lost or not self._extend():
             raise self._lost_error()
         if self._valid_until - time.monotonic() < want:
             raise self._lost_error()
