@@ -26,15 +26,31 @@ def list_profiles(world: World, fmt: str | None = None) -> None:
 
 def _row(rt: World, name: str) -> tuple[str, str, str, str, str]:
     merged = rt.config.merged(name)
-    url = redact_url(
-        str(merged.get("token_url") or f"(discovered from {merged.get('issuer', '?')})")
-    )
+    url = redact_url(str(merged.get("token_url") or _implicit_url(merged)))
     method = str(merged.get("method", "POST")).upper()
     return name, url, method, str(merged.get("description", "")), _status(rt, name, merged)
 
 
+def _implicit_url(merged: dict[str, object]) -> str:
+    if merged.get("issuer"):
+        return f"(discovered from {merged['issuer']})"
+    grant = merged.get("grant")
+    if isinstance(grant, dict) and grant.get("type") == "google_service_account":
+        return "(token_uri of the key file)"
+    return "(none)"
+
+
 def _status(rt: World, name: str, merged: dict[str, object]) -> str:
-    state = rt.store.inspect(name)
+    from oauthcli.errors import OAuthCliError
+    from oauthcli.grants.identity import state_name
+
+    try:
+        key = state_name(rt, rt.profile(name))
+    except OAuthCliError:
+        return "invalid profile"
+    state = rt.store.inspect(key)
+    if state == "absent":
+        state = rt.store.inspect(name)  # written before grant identities
     if state == "absent":
         return "none"
     if isinstance(state, str):
