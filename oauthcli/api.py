@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any
 import requests.auth
 
 from oauthcli.errors import OAuthCliError
-from oauthcli.world import Options, World
+from oauthcli.world import World
+from oauthcli.worldtype import Options
 
 if TYPE_CHECKING:
     import httpx

@@ -19,7 +19,9 @@ from oauthcli import completion as complete
 from oauthcli.errors import UsageError
 from oauthcli.ladder import configure_logging, guarded
 from oauthcli.options import Arg, Command, Opt
-from oauthcli.world import Options, World
+from oauthcli.world import World
+from oauthcli.worldtype import Options
+from oauthcli.worldtype import World as WorldType
 
 app = typer.Typer(
     name="oauthcli",
@@ -107,7 +109,7 @@ for _spec in options.COMMANDS:
     app.command(_spec.name)(_command(_spec))
 
 
-def main(argv: list[str] | None = None, world: World | None = None) -> Any:
+def main(argv: list[str] | None = None, world: WorldType | None = None) -> Any:
     """The full CLI (the console script comes through entry.main first)."""
     world = world or World()
     args = options.hoist_globals(sys.argv[1:] if argv is None else argv)
@@ -115,7 +117,7 @@ def main(argv: list[str] | None = None, world: World | None = None) -> Any:
     return guarded(world, lambda: _run_click(world, args))
 
 
-def _run_click(world: World, args: list[str]) -> None:
+def _run_click(world: WorldType, args: list[str]) -> None:
     """Click writes help and errors to sys.stdout/stderr: point them at the world's streams."""
     import contextlib
 

@@ -14,7 +14,8 @@ import typer
 
 from oauthcli.errors import UsageError
 from oauthcli.options import Arg, Opt
-from oauthcli.world import Options, World
+from oauthcli.world import World
+from oauthcli.worldtype import Options
 
 SHELLS = ("bash", "zsh", "fish", "powershell", "pwsh")
 

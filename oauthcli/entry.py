@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from oauthcli.options import BY_NAME, GLOBALS, Command, Opt, hoist_globals
 
 if TYPE_CHECKING:
-    from oauthcli.world import World
+    from oauthcli.worldtype import World
 
 _GLOBAL_FLAGS = {flag: spec for spec in GLOBALS for flag in spec.flags}
 
@@ -101,9 +101,10 @@ def main(argv: list[str] | None = None, world: World | None = None) -> Any:
 
         return full_cli(args, world)
     from oauthcli.ladder import configure_logging, guarded
-    from oauthcli.world import Options, World
+    from oauthcli.world import World as RealWorld
+    from oauthcli.worldtype import Options
 
-    world = world or World()
+    world = world or RealWorld()
     given = parsed.options
     world.argv = hoist_globals(args)
     world.options = Options(**{g.dest: given.get(g.dest, g.default) for g in GLOBALS

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from oauthcli.errors import ExitCode, OAuthCliError
-from oauthcli.world import World
+from oauthcli.worldtype import World
 
 
 class _RedactingFormatter(logging.Formatter):

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING
 
 from oauthcli.redact import Secrets
+from oauthcli.worldtype import Options
 
 if TYPE_CHECKING:
     import requests
@@ -28,18 +29,6 @@ if TYPE_CHECKING:
     from oauthcli.store.base import TokenStore
     from oauthcli.store.localcache import LocalCache
     from oauthcli.wire.github_oidc import GitHubIdTokens
-
-
-@dataclass
-class Options:
-    """The global options of one run (SPEC §3)."""
-
-    config: str | None = None
-    state_dir: str | None = None
-    store: str | None = None
-    verbose: bool = False
-    quiet: bool = False
-    no_color: bool = False
 
 
 @dataclass
@@ -87,7 +76,7 @@ class World:
 
     @property
     def store(self) -> TokenStore:
-        from oauthcli.store import open_store
+        from oauthcli.store.opening import open_store
 
         return self._once("store", lambda: open_store(self))  # type: ignore[return-value]
 

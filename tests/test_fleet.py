@@ -36,7 +36,7 @@ def machine(tmp_path: Path, i: int, store_url: str, config: Path, **extra: str) 
 
 def shared_store(url: str, tmp_path: Path, key: str | None = None) -> Any:
     """The store as a test harness sees it (its own local dir)."""
-    from oauthcli.store import open_store
+    from oauthcli.store.opening import open_store
     from oauthcli.world import Options, World
 
     environ = {**os.environ, "OAUTHCLI_STORE": url}

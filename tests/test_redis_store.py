@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 
 from oauthcli.errors import ConfigError, ExitCode, TransientError
-from oauthcli.store import open_store
 from oauthcli.store.base import LeaseLostError, StaleWriteError
 from oauthcli.store.keys import redis_key
+from oauthcli.store.opening import open_store
 from oauthcli.store.redis import RedisStore
 from oauthcli.store.redisurl import parse
 from oauthcli.store.state import State
@@ -387,7 +387,7 @@ def test_the_cached_path_never_imports_redis_py(url: str, tmp_path: Path) -> Non
     open_redis(url, tmp_path).write("p", state_of(1), expected=0)
     code = textwrap.dedent("""
         import sys
-        from oauthcli.store import open_store
+        from oauthcli.store.opening import open_store
         from oauthcli.world import World
         store = open_store(World())
         assert store.read_cached("p") is not None

@@ -29,8 +29,8 @@ from typing import Any
 import pytest
 
 from oauthcli.errors import ConfigError, ExitCode, OAuthCliError, StateError, TransientError
-from oauthcli.store import open_store
 from oauthcli.store.base import StaleWriteError, TokenStore
+from oauthcli.store.opening import open_store
 from oauthcli.store.state import State, fingerprint
 from oauthcli.token import Token
 from oauthcli.world import Options, World
@@ -426,7 +426,7 @@ def _try(fn: Callable[..., Any], *args: Any) -> Any:
 
 WORKER = textwrap.dedent("""
     import os, sys, time
-    from oauthcli.store import open_store
+    from oauthcli.store.opening import open_store
     from oauthcli.store.state import State
     from oauthcli.token import Token
     from oauthcli.world import World
@@ -471,7 +471,7 @@ def test_many_processes_refresh_once(backend: Backend, key: str | None) -> None:
 
 CRASHER = textwrap.dedent("""
     import sys, time
-    from oauthcli.store import open_store
+    from oauthcli.store.opening import open_store
     from oauthcli.store.state import State
     from oauthcli.token import Token
     from oauthcli.world import World
@@ -532,7 +532,7 @@ def test_sigkill_at_random_moments_never_tears_an_entry(backend: Backend, key: s
 MODES = textwrap.dedent("""
     import os, time
     os.umask(0)
-    from oauthcli.store import open_store
+    from oauthcli.store.opening import open_store
     from oauthcli.store.state import State
     from oauthcli.token import Token
     from oauthcli.world import World

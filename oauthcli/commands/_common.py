@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from oauthcli.errors import UsageError
 from oauthcli.options import FORMATS
-from oauthcli.world import World
+from oauthcli.worldtype import World
 
 
 def check_format(fmt: str | None, allowed: Sequence[str] = FORMATS) -> str | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from oauthcli.config.lint import Finding, lint
 from oauthcli.config.load import load_for_check
 from oauthcli.errors import ExitCode
-from oauthcli.world import World
+from oauthcli.worldtype import World
 
 
 def check(world: World, strict: bool = False) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shlex
 
 from oauthcli.errors import ExitCode
-from oauthcli.world import World
+from oauthcli.worldtype import World
 
 NEXT_STEPS = """\
 Next, with a real provider:

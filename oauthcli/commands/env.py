@@ -7,7 +7,7 @@ from oauthcli.export import variables as exporting
 from oauthcli.export.shellnames import canonical_shell
 from oauthcli.export.shells import SHELLS, ExportVar, append_github_env, render
 from oauthcli.grants import driver as flow
-from oauthcli.world import World
+from oauthcli.worldtype import World
 
 
 def collect(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from oauthcli.commands.env import collect
 from oauthcli.errors import UsageError
 from oauthcli.export import variables as exporting
-from oauthcli.world import World
+from oauthcli.worldtype import World
 
 
 def exec_(

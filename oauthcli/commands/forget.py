@@ -13,7 +13,7 @@ from oauthcli.errors import OAuthCliError, UsageError
 from oauthcli.ladder import worst
 from oauthcli.store.state import State, fingerprint
 from oauthcli.wire import revoke
-from oauthcli.world import World
+from oauthcli.worldtype import World
 
 
 def forget(

@@ -11,7 +11,7 @@ from oauthcli.errors import UsageError
 from oauthcli.export import git
 from oauthcli.grants import driver
 from oauthcli.options import GIT_ACTIONS
-from oauthcli.world import World
+from oauthcli.worldtype import World
 
 
 def git_credential(world: World, profile: str, action: str) -> None:

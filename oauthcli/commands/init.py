@@ -12,7 +12,7 @@ from pathlib import Path
 
 from oauthcli import catalogue
 from oauthcli.errors import UsageError
-from oauthcli.world import World
+from oauthcli.worldtype import World
 
 
 def init(world: World, provider: str | None = None) -> None:

@@ -8,7 +8,7 @@ from oauthcli.redact import redact_url
 from oauthcli.render import json_line
 from oauthcli.store.state import State
 from oauthcli.token import iso8601
-from oauthcli.world import World
+from oauthcli.worldtype import World
 
 
 def list_profiles(world: World, fmt: str | None = None) -> None:

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable, Iterator
 
 from oauthcli.token import Token
-from oauthcli.world import World
+from oauthcli.worldtype import World
 
 log = logging.getLogger("oauthcli")
 # what webbrowser falls back to without a display: they would take over this very terminal

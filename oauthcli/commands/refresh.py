@@ -7,7 +7,7 @@ from oauthcli.errors import OAuthCliError, UsageError
 from oauthcli.grants import driver as flow
 from oauthcli.ladder import worst
 from oauthcli.render import Output, render_outcomes, render_tokens
-from oauthcli.world import World
+from oauthcli.worldtype import World
 
 
 def refresh(

@@ -8,7 +8,7 @@ from typing import Any
 from oauthcli.config.refs import REFERENCE, Resolver
 from oauthcli.errors import ConfigError
 from oauthcli.redact import is_secret_key, mask
-from oauthcli.world import World
+from oauthcli.worldtype import World
 
 
 def show(world: World, profile: str) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from oauthcli.commands._common import check_token_format
 from oauthcli.grants import driver
 from oauthcli.render import render_tokens
-from oauthcli.world import World
+from oauthcli.worldtype import World
 
 
 def token(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from oauthcli.config.trust import Trusted, TrustStore, key_of, trust_file
-from oauthcli.world import World
+from oauthcli.worldtype import World
 
 DEFAULT = "oauthcli.yaml"
 

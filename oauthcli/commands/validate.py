@@ -13,7 +13,7 @@ from oauthcli.commands._common import check_format
 from oauthcli.errors import UsageError
 from oauthcli.options import REPORT_FORMATS
 from oauthcli.render import Output, json_line
-from oauthcli.world import World
+from oauthcli.worldtype import World
 
 if TYPE_CHECKING:
     from oauthcli.validate.checks import Report

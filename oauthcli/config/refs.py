@@ -120,12 +120,11 @@ class Resolver:
         return self._refresh_token(where)
 
     def _github_oidc(self, audience: str, where: str) -> str:
-        source = self.id_token
-        if source is None:  # a resolver outside a World: a cache of its own
-            from oauthcli.wire.github_oidc import GitHubIdTokens
-
-            source = self.id_token = GitHubIdTokens(self.environ, self.secrets, clock=self.clock)
-        return source(self.profile, audience, where)
+        if self.id_token is None:  # only a World's resolver can fetch (it holds the session)
+            raise ConfigError(
+                f"profile {self.profile!r}, field {where}: ${{github_oidc:}} is not available here"
+            )
+        return self.id_token(self.profile, audience, where)
 
     def _env(self, ref: Reference, where: str) -> str:
         value = self.environ.get(ref.target)

@@ -16,7 +16,7 @@ from oauthcli.token import Token
 
 if TYPE_CHECKING:
     from oauthcli.config.model import Profile
-    from oauthcli.world import World
+    from oauthcli.worldtype import World
 
 MAX_INPUT = 64 * 1024  # git sends a few hundred bytes; anything this large is not git
 DEFAULT_USERNAME = "oauth2"

@@ -10,7 +10,7 @@ from oauthcli.config.model import Profile
 from oauthcli.errors import ConfigError, ExitCode, UsageError
 from oauthcli.export.shells import DEFAULT_EXPORT, ExportVar, check_value, prefixed
 from oauthcli.token import Token
-from oauthcli.world import World
+from oauthcli.worldtype import World
 
 # Normalized fields that are not secrets; everything else exported is treated as one.
 PUBLIC_FIELDS = frozenset(

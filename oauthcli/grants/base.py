@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from oauthcli.config.refs import Resolver
     from oauthcli.wire.request import TokenRequest
     from oauthcli.wire.response import HttpResult
-    from oauthcli.world import World
+    from oauthcli.worldtype import World
 
 Flow = Generator["TokenRequest", "HttpResult", dict[str, Any]]
 

@@ -15,7 +15,7 @@ from oauthcli.config.model import Profile
 from oauthcli.errors import ConfigError, OAuthCliError, ProviderError, UsageError
 from oauthcli.grants.base import Flow, Grant, GrantContext
 from oauthcli.grants.identity import read_state, state_name
-from oauthcli.grants.registry import grant_for
+from oauthcli.grants.registry import grant_for, hint_for
 from oauthcli.store.base import Lease
 from oauthcli.store.state import State, fingerprint
 from oauthcli.token import Token
@@ -23,7 +23,7 @@ from oauthcli.token import Token
 log = logging.getLogger("oauthcli")
 
 if TYPE_CHECKING:
-    from oauthcli.world import World
+    from oauthcli.worldtype import World
 
 
 def is_fresh(state: State | None, profile: Profile, now: float, min_valid: float | None) -> bool:
@@ -136,17 +136,21 @@ def send_all(
     (a shared store's lock) none is sent unless the lease outlasts it."""
     from oauthcli.wire import http
 
-    request = next(flow)
-    while True:
-        bounded = _within(rt, profile, deadline)
-        if lease is not None:
-            lease.ensure(bounded.timeout * (bounded.retries + 1) + 1.0)
-        result = http.send(request, bounded, rt.session, rt.sleep)
-        try:
-            request = flow.send(result)
-        except StopIteration as done:
-            data: dict[str, Any] = done.value
-            return data
+    try:
+        request = next(flow)
+        while True:
+            bounded = _within(rt, profile, deadline)
+            if lease is not None:
+                lease.ensure(bounded.timeout * (bounded.retries + 1) + 1.0)
+            result = http.send(request, bounded, rt.session, rt.sleep)
+            try:
+                request = flow.send(result)
+            except StopIteration as done:
+                data: dict[str, Any] = done.value
+                return data
+    except ProviderError as exc:  # the grant's own hint, where it has one (grants.registry)
+        exc.hint = (hint_for(profile, exc.error) if exc.error else None) or exc.hint
+        raise
 
 
 def _within(rt: World, profile: Profile, deadline: float | None) -> Profile:
@@ -214,9 +218,6 @@ def _token_from(data: dict[str, Any], profile: Profile, now: float) -> Token:
             f"the token endpoint answered without an access token at {path!r} (fields: {fields})",
             hint="if the token lives elsewhere, map it with response: {access_token: a.b}",
         )
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in token.access_token):
-        # It would be printed, exported and sent in headers: no terminal escapes, no newlines.
-        raise BadResponseError("the token endpoint answered an access token with control codes")
     return token
 
 

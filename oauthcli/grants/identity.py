@@ -19,7 +19,7 @@ from oauthcli.errors import ConfigError
 if TYPE_CHECKING:
     from oauthcli.config.model import Profile
     from oauthcli.store.state import State
-    from oauthcli.world import World
+    from oauthcli.worldtype import World
 
 
 def _digest(text: str) -> str:

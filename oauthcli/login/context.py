@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from oauthcli.config.model import Profile
     from oauthcli.grants.base import GrantContext
     from oauthcli.wire.request import TokenRequest
-    from oauthcli.world import World
+    from oauthcli.worldtype import World
 
 
 @dataclass(frozen=True)

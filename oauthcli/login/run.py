@@ -20,7 +20,7 @@ from oauthcli.login.context import LoginContext, LoginUI
 if TYPE_CHECKING:
     from oauthcli.config.model import Profile
     from oauthcli.token import Token
-    from oauthcli.world import World
+    from oauthcli.worldtype import World
 
 FLOWS = {"browser": "oauthcli.grants.authcode", "device": "oauthcli.grants.device"}
 DEFAULT_TIMEOUT = 300.0

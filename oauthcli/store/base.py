@@ -1,7 +1,7 @@
 """The TokenStore seam: what every backend (file, redis, …) promises the driver (SPEC §6, §10).
 
 A backend is one module with a class that satisfies :class:`TokenStore`, plus one line in
-``store.BACKENDS``; the contract tests in ``tests/test_store_contract.py`` run over each.
+``store.opening.BACKENDS``; the contract tests in ``tests/test_store_contract.py`` run over each.
 
 Names are arbitrary strings (the driver passes a grant identity: profile name, token endpoint
 or issuer, client id); each backend maps them to safe keys itself.

@@ -26,7 +26,7 @@ from oauthcli.validate.verification import VERIFICATION, verification
 from oauthcli.wire import discovery, http
 from oauthcli.wire.request import TokenRequest, check_url
 from oauthcli.wire.response import check_response
-from oauthcli.world import World
+from oauthcli.worldtype import World
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from oauthcli.config.model import Profile
 from oauthcli.config.schema import HTTP_METHODS, schema_error
 from oauthcli.redact import Secrets
 from oauthcli.wire.request import check_url
-from oauthcli.world import World
+from oauthcli.worldtype import World
 
 DEFAULT_LEEWAY = 30.0
 

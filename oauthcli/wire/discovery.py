@@ -16,7 +16,7 @@ from oauthcli.errors import BadResponseError, ConfigError, OAuthCliError, Transi
 if TYPE_CHECKING:
     from oauthcli.config.model import Profile
     from oauthcli.wire.response import HttpResult
-    from oauthcli.world import World
+    from oauthcli.worldtype import World
 
 log = logging.getLogger("oauthcli.discovery")
 

@@ -186,7 +186,8 @@ def _not_found(url: str, error: tuple[str, str | None] | None, profile: Profile)
 
 
 def _hint(profile: Profile, code: str) -> str | None:
-    """The client authentication's or the grant's own hint for ``code``, else the generic one."""
-    from oauthcli.grants.registry import hint_for
+    """The client authentication's own hint for ``code``, else the generic one (a grant's own
+    hint replaces the generic one in grants.driver: wire knows nothing of grants)."""
+    from oauthcli.wire.clientauth import hint_for
 
     return hint_for(profile, code) or HINTS.get(code)

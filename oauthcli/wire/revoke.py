@@ -10,7 +10,7 @@ from oauthcli.config.model import Profile
 from oauthcli.errors import ConfigError
 from oauthcli.grants.driver import current_refresh_token
 from oauthcli.grants.identity import read_state
-from oauthcli.world import World
+from oauthcli.worldtype import World
 
 
 def forget(rt: World, name: str, do_revoke: bool) -> str:
