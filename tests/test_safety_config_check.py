@@ -254,17 +254,11 @@ def test_literal_secrets_are_redacted_in_dry_run_verbose_errors_and_check(
     assert not (Path(os.environ["OAUTHCLI_STATE_DIR"]) / ".profiles-cache.json").exists()
 
 
-SHOW_LEAKS = {"body-string", "json-body-string", "url-query", "url-userinfo", "proxy-userinfo",
-              "params"}  # fmt: skip
 
 
 @pytest.mark.parametrize(
     "kind",
-    [pytest.param(k, marks=pytest.mark.xfail(
-        strict=True, reason="commands/show.py prints a string without references as written; "
-        "the fix (not this part's file): return resolver.secrets.redact_text(value) in _leaf, "
-        "the registry already holds every literal secret")) if k in SHOW_LEAKS else k
-     for k in LITERALS],
+    list(LITERALS),
 )  # fmt: skip
 def test_literal_secrets_are_redacted_by_show(
     tmp_path: Path, server: LoopbackServer, kind: str
@@ -277,10 +271,7 @@ def test_literal_secrets_are_redacted_by_show(
 
 @pytest.mark.parametrize(
     "kind",
-    [pytest.param("url-query", marks=pytest.mark.xfail(
-        strict=True, reason="commands/list_.py prints the token URL through redact_url only "
-        "(userinfo); the fix (not this part's file): world.secrets.redact_text(url) in _row")),
-     "url-userinfo"],
+    ["url-query", "url-userinfo"],
 )  # fmt: skip
 def test_literal_secrets_are_redacted_by_list(
     tmp_path: Path, server: LoopbackServer, kind: str

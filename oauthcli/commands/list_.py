@@ -26,7 +26,7 @@ def list_profiles(world: World, fmt: str | None = None) -> None:
 
 def _row(rt: World, name: str) -> tuple[str, str, str, str, str]:
     merged = rt.config.merged(name)
-    url = redact_url(str(merged.get("token_url") or _implicit_url(merged)))
+    url = rt.secrets.redact_text(redact_url(str(merged.get("token_url") or _implicit_url(merged))))
     method = str(merged.get("method", "POST")).upper()
     return name, url, method, str(merged.get("description", "")), _status(rt, name, merged)
 

@@ -44,5 +44,5 @@ def _leaf(key: str, value: Any, resolver: Resolver, where: str) -> Any:
         hidden = re.sub(r":-[^}]*\}", ":-…}", references)
         return f"{shown}  (from {hidden})" if references else shown
     if not references or resolved == value or "${refresh_token}" in resolved:
-        return value
+        return resolver.secrets.redact_text(value)  # a literal secret (URL query, proxy, …)
     return f"{resolver.secrets.redact_text(resolved)}  (from {references})"
