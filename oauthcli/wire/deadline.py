@@ -2,8 +2,9 @@
 
 requests' ``timeout`` bounds each socket read, so a server that sends one byte per second could
 hold a request — and the profile's lock — open for ever. Here every connection a session uses is
-registered with the exchange running on its thread; at the deadline a timer shuts the sockets
-down, the blocked read fails, and ``expired`` tells the caller why.
+registered with the exchange running on its thread (a thread-local of the session's adapter,
+so nothing is shared between Worlds); at the deadline a timer shuts the sockets down, the
+blocked read fails, and ``expired`` tells the caller why.
 """
 
 from __future__ import annotations
@@ -17,8 +18,6 @@ from typing import Any
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-
-_current = threading.local()
 
 
 class Deadline:
@@ -47,60 +46,53 @@ def _shut(sock: socket.socket) -> None:
         sock.shutdown(socket.SHUT_RDWR)
 
 
-@contextlib.contextmanager
-def deadline(seconds: float) -> Iterator[Deadline]:
-    """Within the block, every connection this thread uses is cut at ``seconds``."""
-    watch = Deadline()
-    timer = threading.Timer(seconds, watch.expire)
-    timer.daemon = True
-    previous = getattr(_current, "deadline", None)
-    _current.deadline = watch
-    timer.start()
-    try:
-        yield watch
-    finally:
-        timer.cancel()
-        _current.deadline = previous
-
-
-def _register(conn: HTTPConnection) -> None:
-    watch = getattr(_current, "deadline", None)
+def _register(conn: Any) -> None:
+    watch = getattr(conn.deadlines, "current", None)
     if watch is not None:
         watch.watch(conn.sock)
 
 
-class _WatchedHTTPConnection(HTTPConnection):
+class _Watched:
+    """Mixed into urllib3's connections: each reports its socket to the deadline of the thread
+    using it (``deadlines`` is the adapter's thread-local, set on the per-adapter subclass)."""
+
+    deadlines: threading.local
+    sock: Any
+
     def connect(self) -> None:
-        super().connect()
+        super().connect()  # type: ignore[misc]
         _register(self)
 
     def request(self, *args: Any, **kwargs: Any) -> None:  # a kept-alive connection, reused
         _register(self)
-        super().request(*args, **kwargs)
-
-
-class _WatchedHTTPSConnection(HTTPSConnection):
-    def connect(self) -> None:
-        super().connect()
-        _register(self)
-
-    def request(self, *args: Any, **kwargs: Any) -> None:
-        _register(self)
-        super().request(*args, **kwargs)
-
-
-class _HTTPPool(HTTPConnectionPool):
-    ConnectionCls = _WatchedHTTPConnection
-
-
-class _HTTPSPool(HTTPSConnectionPool):
-    ConnectionCls = _WatchedHTTPSConnection
+        super().request(*args, **kwargs)  # type: ignore[misc]
 
 
 class DeadlineAdapter(HTTPAdapter):
     """An HTTPAdapter whose connections obey the deadline of the thread that uses them."""
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        self._deadlines = threading.local()  # this adapter's, not the module's
+        own = {"deadlines": self._deadlines}
+        http = type("_HTTPConnection", (_Watched, HTTPConnection), own)
+        https = type("_HTTPSConnection", (_Watched, HTTPSConnection), own)
         super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
-        self.poolmanager.key_fn_by_scheme = dict(self.poolmanager.key_fn_by_scheme)
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": type("_HTTPPool", (HTTPConnectionPool,), {"ConnectionCls": http}),
+            "https": type("_HTTPSPool", (HTTPSConnectionPool,), {"ConnectionCls": https}),
+        }
+
+    @contextlib.contextmanager
+    def deadline(self, seconds: float) -> Iterator[Deadline]:
+        """Within the block, every connection this thread uses is cut at ``seconds``."""
+        watch = Deadline()
+        timer = threading.Timer(seconds, watch.expire)
+        timer.daemon = True
+        previous = getattr(self._deadlines, "current", None)
+        self._deadlines.current = watch
+        timer.start()
+        try:
+            yield watch
+        finally:
+            timer.cancel()
+            self._deadlines.current = previous

@@ -141,11 +141,14 @@ def _send_once(
     session: requests.Session,
 ) -> HttpResult:
     """One exchange, bounded as a whole by the profile's ``timeout`` (not per read)."""
-    from oauthcli.wire.deadline import deadline
+    from oauthcli.wire.deadline import DeadlineAdapter
 
     host = urlsplit(request.url).hostname or request.url
     log.debug("request:\n%s", describe(request))
-    with deadline(profile.timeout) as watch:
+    adapter = session.get_adapter(request.url)
+    if not isinstance(adapter, DeadlineAdapter):  # a session made elsewhere: per-read only
+        return _exchange(request, profile, session, host)
+    with adapter.deadline(profile.timeout) as watch:
         try:
             return _exchange(request, profile, session, host)
         except (TransientError, _Retryable) as exc:
