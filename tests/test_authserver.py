@@ -39,6 +39,7 @@ def password_grant(auth_server, name, scope="read write"):
     return post(auth_server.token_url, data=data, headers=headers)
 
 
+@pytest.mark.slow
 def test_fixture_shape(auth_server):
     assert auth_server.base_url.startswith("http://127.0.0.1:")
     assert auth_server.token_url == auth_server.base_url + "/o/token/"
@@ -243,6 +244,7 @@ def test_protected_resource(auth_server):
     assert response.status_code == 401
 
 
+@pytest.mark.slow
 def test_concurrent_token_requests(auth_server):
     from concurrent.futures import ThreadPoolExecutor
 

@@ -153,6 +153,7 @@ def test_500_is_not_retried(profiles_file: Any, server: LoopbackServer) -> None:
     assert len(server.hits("/token")) == 1
 
 
+@pytest.mark.slow
 def test_429_with_retry_after_is_retried_then_succeeds(
     profiles_file: Any, server: LoopbackServer
 ) -> None:
@@ -195,6 +196,7 @@ def test_connection_refused(profiles_file: Any) -> None:
     )
 
 
+@pytest.mark.slow
 def test_read_timeout_is_not_retried(profiles_file: Any, server: LoopbackServer) -> None:
     server.reply("/token", Response(200, {"access_token": "late"}, delay=1.5))
     profiles_file({"p": {"timeout": 0.5, "retries": 2}})

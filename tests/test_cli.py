@@ -197,6 +197,7 @@ def test_json_never_contains_the_refresh_token(profiles_file: Any, rotating: Any
 # --- several profiles -------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_several_profiles_run_concurrently_and_failures_do_not_hide_results(
     profiles_file: Any, server: LoopbackServer
 ) -> None:

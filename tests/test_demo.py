@@ -6,6 +6,8 @@ import os
 import re
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import run_script
 
 
@@ -13,6 +15,7 @@ def _files(root: Path) -> set[Path]:
     return set(root.rglob("*")) if root.exists() else set()
 
 
+@pytest.mark.slow
 def test_demo_runs_the_whole_journey_without_touching_user_files(isolated: Path) -> None:
     home = Path(os.environ["HOME"])
     before = _files(home) | _files(isolated)

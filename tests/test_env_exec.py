@@ -240,6 +240,7 @@ property_settings = settings(
 )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("shell", list(ALL_SHELLS))
 @property_settings
 @given(value=token_values)

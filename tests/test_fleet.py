@@ -263,6 +263,7 @@ def test_unreachable_store_is_exit_5_before_any_token_request(
     assert provider.counter == 0 and not list(tmp_path.glob("machine0/state/*.json"))
 
 
+@pytest.mark.slow
 def test_same_profile_on_many_machines_shares_one_state_other_grants_do_not(
     server: LoopbackServer, redis_db: RedisServer, tmp_path: Path
 ) -> None:

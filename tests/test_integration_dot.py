@@ -272,6 +272,7 @@ def test_thirty_consecutive_rotations(auth_server, tmp_path):
     assert auth_server.refresh(refresh_tokens[-2]).status_code == 400
 
 
+@pytest.mark.slow
 def test_dead_refresh_token_is_a_clean_invalid_grant(auth_server, tmp_path):
     env = setup(tmp_path, {"p": basic_profile(auth_server)}, basic_env(auth_server))
     assert_ok(oauthcli(env, "refresh", "p"), env["CSECRET"], env["RT"])
@@ -284,6 +285,7 @@ def test_dead_refresh_token_is_a_clean_invalid_grant(auth_server, tmp_path):
     assert not state_path("p").exists()
 
 
+@pytest.mark.slow
 def test_changed_configured_refresh_token_wins(auth_server, tmp_path):
     env = setup(tmp_path, {"p": basic_profile(auth_server)}, basic_env(auth_server))
     assert_ok(oauthcli(env, "refresh", "p"), env["CSECRET"], env["RT"])
@@ -304,6 +306,7 @@ def test_changed_configured_refresh_token_wins(auth_server, tmp_path):
 # --- token, env, exec -------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_token_is_served_from_the_store(auth_server, tmp_path):
     env = setup(tmp_path, {"p": basic_profile(auth_server)}, basic_env(auth_server))
     before = settled_token_requests(auth_server, 0, timeout=0)
@@ -370,6 +373,7 @@ def test_token_header_format_with_curl(auth_server, tmp_path):
 # --- forget --revoke --------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("client_auth", ["basic", "post"])
 def test_forget_revoke(auth_server, tmp_path, client_auth):
     if client_auth == "basic":

@@ -169,6 +169,7 @@ def test_listener_answers_other_paths_methods_and_hosts_and_waits_on(listener: L
         requests.get(base + "/callback?code=again", timeout=5)
 
 
+@pytest.mark.slow
 def test_listener_gives_up_at_the_deadline(listener: Listener) -> None:
     calls = iter([1.0, 0.05, 0.0])
     assert listener.wait(lambda: next(calls)) is None
@@ -535,6 +536,7 @@ def test_an_error_redirect_is_shown_as_data(
     assert pages[0].status_code == 400 and "&lt;b&gt;" in pages[0].text
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("name", "started"), [("lynx", False), ("w3m", False), ("firefox", True)])
 def test_a_text_browser_is_not_started_over_the_terminal(
     tmp_path: Any, monkeypatch: pytest.MonkeyPatch, name: str, started: bool

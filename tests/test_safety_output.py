@@ -166,6 +166,7 @@ def test_zsh_errexit_set_by_option_stops_too(dead: None) -> None:
     assert done.code != 0 and "REACHED" not in done.stdout, done
 
 
+@pytest.mark.slow
 def test_fish_source_and_eval_see_the_failure(dead: None) -> None:
     done = in_shell(FISH, '$OAUTHCLI env p --shell fish | source\necho "status=$status"')
     assert done.stdout == "status=1\n", done

@@ -233,6 +233,7 @@ def test_a_list_table_keeps_words_whole_at_60_columns(
 BOLD, DIM = "\x1b[1m", "\x1b[2m"
 
 
+@pytest.mark.slow
 def test_no_color_drops_bold_and_dim_on_a_terminal(profiles_file: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     profiles_file()
     monkeypatch.setenv("TERM", "xterm-256color")

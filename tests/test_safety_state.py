@@ -223,6 +223,7 @@ UNUSUAL: dict[str, dict[str, Any]] = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("change", list(UNUSUAL), ids=list(UNUSUAL))
 def test_unusual_answers_never_lose_the_grant(
     profiles_file: Any, server: LoopbackServer, change: str

@@ -167,6 +167,7 @@ def test_unknown_expiry_uses_assume_ttl(profiles_file: Any, server: LoopbackServ
     assert run("token", "p", "--min-valid", "121").stdout == "opaque-2\n"
 
 
+@pytest.mark.slow
 def test_rotation_across_50_runs(profiles_file: Any, rotating: RotatingProvider) -> None:
     profiles_file()
     for i in range(1, 51):
@@ -233,6 +234,7 @@ def test_16_processes_refresh_once(profiles_file: Any, server: LoopbackServer) -
         assert {out for out, _ in outputs} == {f"at-{before + 1:04d}-abcdefgh\n"}
 
 
+@pytest.mark.slow
 def test_concurrent_refresh_commands_each_send_the_latest_refresh_token(
     profiles_file: Any, server: LoopbackServer
 ) -> None:

@@ -615,6 +615,7 @@ def test_probe_server_error_is_exit_5(server: LoopbackServer, profiles_file: Any
 # --- the console script -----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_console_script_contract(jwks: LoopbackServer) -> None:
     token = mint(exp=int(time.time()) - 600)
     result = run_script("validate", "p", "--token", "-", stdin=token)
