@@ -7,11 +7,12 @@ errors, each with the CLI's ``exit_code``. They load on first use, so that ``imp
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 __version__ = "0.1.0"
 
+TYPE_CHECKING = False  # not typing's: the cached `token` path never imports typing (SPEC §8)
 if TYPE_CHECKING:
+    from typing import Any
+
     from oauthcli.api import BearerAuth, get_token
     from oauthcli.errors import (
         BadResponseError,

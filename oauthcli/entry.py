@@ -7,33 +7,56 @@ read with the same specifications (options.py) the Typer app is built from, runs
 command body here; anything else — other commands, help, completion, -v, unknown, repeated or
 malformed options, values that look like options — goes to the Typer app unchanged, which also
 owns every usage error. tests/test_options.py checks that both give the same result.
+
+Before all that, a line the cached route understands (`token`, `env`, `git-credential … get`)
+is answered from the store by oauthcli.cached when the stored token is fresh: this module and
+that package import nothing beyond ``os``, ``sys`` and ``json`` until then (SPEC §8).
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, NamedTuple
 
-from oauthcli.options import BY_NAME, GLOBALS, Command, Opt, hoist_globals
-
+TYPE_CHECKING = False  # typing, options.py and the World load only past the cached route
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from typing import Any
+
+    from oauthcli.options import Command, Opt
     from oauthcli.worldtype import World
 
-_GLOBAL_FLAGS = {flag: spec for spec in GLOBALS for flag in spec.flags}
 
+class Parsed(tuple[str, str, "dict[str, Any]"]):
+    """(command, profile, options): a plain line of a fast command (a NamedTuple would need
+    typing, about as costly to import as the rest of the cached route)."""
 
-class Parsed(NamedTuple):
-    command: str
-    profile: str
-    options: dict[str, Any]  # every value given on the line except the profile
+    __slots__ = ()
+
+    def __new__(cls, command: str, profile: str, options: dict[str, Any]) -> Parsed:
+        return super().__new__(cls, (command, profile, options))
+
+    @property
+    def command(self) -> str:
+        return self[0]
+
+    @property
+    def profile(self) -> str:
+        return self[1]
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """Every value given on the line except the profile."""
+        return self[2]
 
 
 def parse(argv: list[str]) -> Parsed | None:
     """(command, profile, values) for a plain line of a fast command, else None."""
+    from oauthcli.options import BY_NAME, GLOBALS, hoist_globals
+
     args = iter(hoist_globals(argv))
-    scope, command = _GLOBAL_FLAGS, None
+    scope: dict[str, Opt] = {flag: spec for spec in GLOBALS for flag in spec.flags}
+    command: Command | None = None
     given: dict[str, Any] = {}
     words: list[str] = []
     for arg in args:
@@ -95,12 +118,32 @@ def main(argv: list[str] | None = None, world: World | None = None) -> Any:
     """The console script: ``main(argv, world)``; tests and the Python API pass their own world."""
     args = sys.argv[1:] if argv is None else argv
     environ = world.environ if world is not None else os.environ
+    replay: str | None = None  # what the cached route read of stdin (git's request)
+    if world is None and "_OAUTHCLI_COMPLETE" not in environ:
+        from oauthcli.cached.route import answer
+
+        answered = answer(args, os.environ, sys.stdin, sys.stdout, sys.stderr)
+        if answered is True:
+            return None
+        replay = answered if isinstance(answered, str) else None
+    if replay is not None:
+        import io
+
+        from oauthcli.world import World as RealWorld
+
+        world = RealWorld(stdin=io.StringIO(replay))
+    return _full(args, world, environ)
+
+
+def _full(args: list[str], world: World | None, environ: Any) -> Any:
+    """The fast path's command bodies, or the Typer app."""
     parsed = None if "_OAUTHCLI_COMPLETE" in environ else parse(args)  # completion: Typer's
     if parsed is None:
         from oauthcli.cli import main as full_cli
 
         return full_cli(args, world)
     from oauthcli.ladder import configure_logging, guarded
+    from oauthcli.options import BY_NAME, GLOBALS, hoist_globals
     from oauthcli.world import World as RealWorld
     from oauthcli.worldtype import Options
 
@@ -112,4 +155,3 @@ def main(argv: list[str] | None = None, world: World | None = None) -> Any:
     configure_logging(world)
     command = BY_NAME[parsed.command]
     return guarded(world, lambda: command.load()(world, **body_values(command, parsed)))
-

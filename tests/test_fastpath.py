@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import subprocess
 import sys
 from typing import Any
@@ -46,7 +47,7 @@ def test_plain_command_lines_take_the_fast_path(argv: list[str]) -> None:
 @pytest.mark.parametrize(
     "argv",
     [
-        [], ["token"], ["token", "p", "q"], ["env", "p"], ["refresh", "--all"],
+        [], ["token"], ["token", "p", "q"], ["env", "p", "--prefix", "X"], ["refresh", "--all"],
         ["refresh", "p", "q"], ["refresh", "p", "--force"], ["-v", "token", "p"],
         ["token", "p", "--help"], ["token", "p", "-f", "table"], ["token", "p", "-fjson"],
         ["token", "p", "-f", "yaml"], ["token", "p", "--min-valid", "-1"],
@@ -87,10 +88,18 @@ def test_cached_token_imports_neither_typer_nor_http_code(
 
 CACHED_PATHS = {  # SPEC §8: the same budget for what kubectl and git run before every request
     "token": (["token", "p"], ""),
+    "json": (["token", "p", "-f", "json"], ""),
+    "header": (["-q", "token", "p", "--format=header"], ""),
     "exec-credential": (["token", "p", "-f", "exec-credential"], ""),
     "git-credential": (["git-credential", "p", "get"], "protocol=https\nhost=example.com\n\n"),
+    "env": (["env", "p"], ""),
 }
 HEAVY = ("typer", "click", "rich", "requests", "urllib3", "yaml", "jwt", "filelock", "cryptography")
+# The one import-light route they share (SPEC §8, issue 16): beyond what `import json` loads,
+# exactly these modules, whichever the line. bench/importtime lists them with their cost.
+ROUTE = {"oauthcli", "oauthcli.entry", "oauthcli.cached", "oauthcli.cached.route",
+         "oauthcli.cached.lookup", "oauthcli.cached.index", "oauthcli.cached.refs",
+         "oauthcli.cached.rules", "_blake2"}  # fmt: skip
 
 
 @pytest.mark.parametrize("path", sorted(CACHED_PATHS))
@@ -120,3 +129,24 @@ def test_cached_paths_import_no_heavy_module(
     done = subprocess.run([sys.executable, "-c", code, *argv], input=stdin, capture_output=True,
                           text=True)  # fmt: skip
     assert "the-token" in done.stdout and done.stderr == "[]\n", done
+    assert route_modules(argv, stdin) == ROUTE, path
+
+
+def route_modules(argv: list[str], stdin: str) -> set[str]:
+    """The modules a run of ``argv`` loads beyond the interpreter's start and ``import json``."""
+    code = (
+        "import sys; started = set(sys.modules); import json; started |= set(sys.modules); "
+        "from oauthcli.entry import main; main(sys.argv[1:]); "
+        "print(*sorted(set(sys.modules) - started), file=sys.stderr)"
+    )
+    done = subprocess.run([sys.executable, "-c", code, *argv], input=stdin, capture_output=True,
+                          text=True, env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})  # fmt: skip
+    assert done.returncode == 0, done
+    return set(done.stderr.split()) - {"__future__"}  # the interpreter may have it already
+
+
+def test_a_refresh_leaves_the_route(profiles_file: Any, server: LoopbackServer) -> None:
+    """A line the route cannot answer (here: no token stored yet) loads the full path."""
+    server.reply("/token", Response(200, {"access_token": "the-token", "expires_in": 3600}))
+    profiles_file()
+    assert {"oauthcli.world", "oauthcli.grants.driver"} <= route_modules(["token", "p"], "")

@@ -35,7 +35,10 @@ class ParsedConfigCache:
         if not isinstance(cached, dict) or cached.get("key") != list(key):
             return None
         data = cached.get("data")
-        return data if isinstance(data, dict) else None
+        if not isinstance(data, dict):
+            return None
+        self._index(key, data, only_if_stale=True)  # a copy from before the index existed
+        return data
 
     def put(self, key: tuple[Any, ...], data: dict[str, Any]) -> None:
         from oauthcli.config.literal import has_literal_secret
@@ -46,5 +49,19 @@ class ParsedConfigCache:
             if json.loads(json.dumps(data)) != data:  # e.g. dates or integer keys: not exact
                 return
             self._cache.put(NAME, {"key": list(key), "data": data})
+        except (TypeError, ValueError, OSError, RecursionError, OAuthCliError):
+            return
+        self._index(key, data)
+
+    def _index(
+        self, key: tuple[Any, ...], data: dict[str, Any], only_if_stale: bool = False
+    ) -> None:
+        """The cached route's index of the same document (oauthcli.cached.index)."""
+        from oauthcli.cached import index
+
+        directory = self._cache.directory
+        try:
+            if not only_if_stale or not index.current(directory, key):
+                index.write(directory, key, data)
         except (TypeError, ValueError, OSError, RecursionError, OAuthCliError):
             return
