@@ -12,9 +12,8 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Protocol
+from typing import IO, TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from oauthcli.config.files import MIB, NotRegular, check_regular, decode, read_regular, read_stream
 from oauthcli.config.model import PROFILE_NAME, Config
@@ -54,8 +53,7 @@ class ParsedCache(Protocol):
     def put(self, key: tuple[Any, ...], data: dict[str, Any]) -> None: ...
 
 
-@dataclass(frozen=True)
-class Source:
+class Source(NamedTuple):  # NamedTuples, not dataclasses: this module is on the cached path
     path: str  # as located ("-" for stdin)
     implicit: bool  # ./oauthcli.yaml found in the current directory: needs trust
 
@@ -97,8 +95,7 @@ def load(
     return config
 
 
-@dataclass(frozen=True)
-class Checked:
+class Checked(NamedTuple):
     """What `check` lints: a Config that tolerates top-level problems, which it reports."""
 
     config: Config
