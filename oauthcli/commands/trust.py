@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from oauthcli.config.trust import Trusted, TrustStore, key_of, trust_file
+from oauthcli.config.trust import TrustStore, key_of
+from oauthcli.config.trusting import Trusted, trust_file
 from oauthcli.worldtype import World
 
 DEFAULT = "oauthcli.yaml"

@@ -6,16 +6,24 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from oauthcli.config import schema
 from oauthcli.errors import ConfigError
 
-if TYPE_CHECKING:
-    from oauthcli.config.lint import _Lint
-
 Path = tuple[Any, ...]
 Origin = Callable[[Path], Path]
+
+
+class Reporter(Protocol):
+    """What the walk reports to (config.lint's run of one check)."""
+
+    @property
+    def source(self) -> str: ...
+
+    def add(self, origin: Path, level: str, message: str, hint: str | None = None) -> None: ...
+
+    def origin(self, name: str, path: Path) -> Path: ...
 _FIELD = re.compile(r"field ([\w.-]+):")
 
 
@@ -35,7 +43,7 @@ def _allowed(path: Path, value: Any) -> set[str] | None:
     return set(nested[path]) if path in nested else None
 
 
-def unknown_keys(run: _Lint, path: Path, value: Any, origin: Origin) -> None:
+def unknown_keys(run: Reporter, path: Path, value: Any, origin: Origin) -> None:
     """Every unknown key, at any depth the schema knows, with its close match."""
     allowed = _allowed(path, value)
     if allowed is None or not isinstance(value, dict):
@@ -59,7 +67,7 @@ def _known_only(path: Path, value: Any) -> Any:
     return {k: _known_only((*path, k), v) for k, v in value.items() if k in allowed}
 
 
-def semantics(run: _Lint, name: str, merged: dict[str, Any]) -> None:
+def semantics(run: Reporter, name: str, merged: dict[str, Any]) -> None:
     """Each known key checked on its own, unknown nested keys left out (reported already)."""
     for key, value in merged.items():
         if key not in schema.SCHEMA:

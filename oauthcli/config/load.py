@@ -142,7 +142,7 @@ def _stat(file: Path, shown: str) -> os.stat_result:
     except FileNotFoundError:
         raise ConfigError(
             f"profiles file not found: {shown}",
-            hint="pass -c PATH, set OAUTHCLI_CONFIG, or start from profiles.example.yaml",
+            hint="pass -c PATH, set OAUTHCLI_CONFIG, or create one: oauthcli init PROVIDER",
         ) from None
     except NotRegular as exc:
         raise _not_regular(shown, exc) from None
