@@ -228,13 +228,3 @@ def close_match_hint(word: str, choices: list[str]) -> str | None:
 
     matches = difflib.get_close_matches(word, choices, n=1)
     return f"did you mean {matches[0]!r}?" if matches else None
-
-
-def unknown_profile(name: str, names: list[str], source: str, context: str = "") -> ConfigError:
-    import difflib
-
-    where = f" ({context})" if context else ""
-    close = difflib.get_close_matches(name, names, n=3)
-    hint = f"did you mean {' or '.join(repr(c) for c in close)}?" if close else None
-    known = ", ".join(names) if names else "none"
-    return ConfigError(f"unknown profile {name!r}{where} in {source}; profiles: {known}", hint=hint)
