@@ -252,3 +252,44 @@ def test_unusual_answers_never_lose_the_grant(
     grant_survived(provider, 0)
     second = run("refresh", "p")
     assert second.code in (0, 6), second  # the grant is alive: never invalid_grant (exit 4)
+
+
+# --- a person waiting on another's refresh is told why ----------------------------------------
+
+
+@pytest.mark.slow
+def test_a_process_waiting_on_the_lock_says_so_on_a_terminal(stored: RotatingProvider) -> None:
+    import pty
+
+    from filelock import FileLock
+
+    lock = FileLock(str(state_file(state_dir()).with_suffix(".lock")))
+    lock.acquire()
+    primary, secondary = pty.openpty()
+    proc = subprocess.Popen([*_script(), "token", "p"], stdout=subprocess.PIPE,
+                            stderr=secondary, text=True)  # fmt: skip
+    os.close(secondary)
+    seen = b""
+    while b"waiting for another oauthcli process" not in seen:
+        chunk = os.read(primary, 1024)  # blocks until the notice arrives; fails on EOF
+        assert chunk, seen
+        seen += chunk
+    lock.release()
+    out, _ = proc.communicate(timeout=30)
+    os.close(primary)
+    assert proc.returncode == 0 and out == "at-0002-abcdefgh\n"
+    assert b"'p'" in seen
+
+
+@pytest.mark.slow
+def test_no_waiting_notice_off_a_terminal(stored: RotatingProvider) -> None:
+    from filelock import FileLock
+
+    lock = FileLock(str(state_file(state_dir()).with_suffix(".lock")))
+    with lock:
+        proc = subprocess.Popen([*_script(), "token", "p"], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)  # fmt: skip
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=1.5)  # it waits on the lock meanwhile
+    out, err = proc.communicate(timeout=30)
+    assert (proc.returncode, out, err) == (0, "at-0002-abcdefgh\n", "")

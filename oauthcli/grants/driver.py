@@ -15,6 +15,7 @@ from oauthcli.config.model import Profile
 from oauthcli.errors import ConfigError, OAuthCliError, ProviderError, UsageError
 from oauthcli.grants.base import Flow, Grant, GrantContext
 from oauthcli.grants.identity import read_state, state_name
+from oauthcli.grants.locking import locked
 from oauthcli.grants.registry import grant_for, hint_for
 from oauthcli.store.base import Lease
 from oauthcli.store.state import State, fingerprint
@@ -60,7 +61,7 @@ def obtain(
             return state.token
     else:
         log.debug("--force: refreshing whatever is stored")
-    with rt.store.lock(state_name(rt, profile), profile.lock_timeout) as lease:
+    with locked(rt, profile) as lease:
         state = read_state(rt, profile, migrate=True)  # another process may have refreshed
         if not force and is_fresh(state, profile, rt.clock(), min_valid):
             assert state is not None
@@ -78,7 +79,7 @@ def drive(rt: World, profile: Profile, grant: Grant) -> Token:
 
     The one path by which any grant (refresh, machine grants, login) reaches the token endpoint.
     """
-    with rt.store.lock(state_name(rt, profile), profile.lock_timeout) as lease:
+    with locked(rt, profile) as lease:
         return _run(rt, profile, read_state(rt, profile, migrate=True), grant, lease)
 
 
@@ -119,7 +120,7 @@ def adopt(rt: World, profile: Profile, data: dict[str, Any]) -> Token:
     """Store a token answer obtained outside ``drive`` (login's interactive flows), under the
     grant's lock, over whatever is stored: the one writer, as for every other grant."""
     name = state_name(rt, profile)
-    with rt.store.lock(name, profile.lock_timeout):
+    with locked(rt, profile):
         state = read_state(rt, profile, migrate=True)
         return persist(rt, name, profile, state, data, _configured_refresh_token(rt, profile))
 
