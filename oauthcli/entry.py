@@ -27,6 +27,9 @@ if TYPE_CHECKING:
     from oauthcli.worldtype import World
 
 
+_CACHED_WORDS = {"token", "env", "git-credential"}  # lines oauthcli.cached may answer
+
+
 class Parsed(tuple[str, str, "dict[str, Any]"]):
     """(command, profile, options): a plain line of a fast command (a NamedTuple would need
     typing, about as costly to import as the rest of the cached route)."""
@@ -119,7 +122,7 @@ def main(argv: list[str] | None = None, world: World | None = None) -> Any:
     args = sys.argv[1:] if argv is None else argv
     environ = world.environ if world is not None else os.environ
     replay: str | None = None  # what the cached route read of stdin (git's request)
-    if world is None and "_OAUTHCLI_COMPLETE" not in environ:
+    if world is None and "_OAUTHCLI_COMPLETE" not in environ and _CACHED_WORDS & set(args):
         from oauthcli.cached.route import answer
 
         answered = answer(args, os.environ, sys.stdin, sys.stdout, sys.stderr)

@@ -96,7 +96,8 @@ class World:
     def session(self) -> requests.Session:
         from oauthcli.wire.http import new_session
 
-        return self._once("session", lambda: new_session(pool_size=64))  # type: ignore[return-value]
+        # as many pooled connections as refresh_many has workers (a full pool reconnects)
+        return self._once("session", lambda: new_session(pool_size=256))  # type: ignore[return-value]
 
     @property
     def id_tokens(self) -> GitHubIdTokens:

@@ -203,3 +203,36 @@ def test_shared_constants() -> None:
     assert (lookup.CACHE_FORMAT, lookup.MAX_PROFILES_FILE) == (load.CACHE_FORMAT, load.MAX_FILE)
     assert (lookup.MAX_DOCUMENT, lookup.STATE_VERSION) == (codec.MAX_DOCUMENT, state.VERSION)
     assert fsutil.MAX_READ == lookup.MAX_DOCUMENT and os.sep == "/"
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(json_values, st.booleans(), st.booleans(), st.sampled_from(["", " ", "\n\t "]))
+def test_jsonlite_is_json(value: Any, compact: bool, ascii: bool, space: str) -> None:
+    import json
+
+    from oauthcli.cached import jsonlite
+
+    separators = (",", ":") if compact else None
+    text = json.dumps(value, separators=separators, ensure_ascii=ascii)
+    assert jsonlite.dumps(value, compact=compact, ascii=ascii) == text
+    assert repr(jsonlite.loads(space + text + space)) == repr(json.loads(text))
+    assert repr(jsonlite.loads((space + text).encode())) == repr(json.loads(text.encode()))
+
+
+@pytest.mark.parametrize("text", ["", " ", "{", '{"a": 1} x', "[1,]", "nul", '"\\x"', "01"])
+def test_jsonlite_refuses_what_json_refuses(text: str) -> None:
+    import json
+
+    from oauthcli.cached import jsonlite
+
+    with pytest.raises(ValueError):
+        json.loads(text)
+    with pytest.raises(ValueError):
+        jsonlite.loads(text)

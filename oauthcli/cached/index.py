@@ -11,7 +11,10 @@ holds a raw newline or tab. Reading it imports nothing beyond ``json``.
 
 from __future__ import annotations
 
-import json
+import os
+import stat
+
+from oauthcli.cached import jsonlite
 
 TYPE_CHECKING = False  # typing itself is not imported on the cached route
 if TYPE_CHECKING:
@@ -22,10 +25,13 @@ if TYPE_CHECKING:
 
 NAME = ".profiles-index"
 FORMAT = 1
+_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
 
 
 def write(directory: Path, key: tuple[Any, ...], document: dict[str, Any]) -> None:
     """Write the index of ``document`` (raises OSError, OAuthCliError: callers may ignore them)."""
+    import json
+
     from oauthcli.config.load import config_from
     from oauthcli.store.fsutil import atomic_write
 
@@ -39,13 +45,12 @@ def write(directory: Path, key: tuple[Any, ...], document: dict[str, Any]) -> No
 
 
 def current(directory: Path, key: tuple[Any, ...]) -> bool:
-    """Whether the index in ``directory`` is that of the file with ``key``."""
-    from oauthcli.store.fsutil import read_bytes
-
-    data = read_bytes(directory / NAME)
-    if not data:
+    """Whether the index in ``directory`` is that of the file with ``key`` (its first line only:
+    the full path asks on every run)."""
+    data = read_head(str(directory / NAME), 1 << 16)
+    if not data or b"\n" not in data:
         return False
-    header = json.loads(data[: data.find(b"\n")])
+    header = jsonlite.loads(data[: data.find(b"\n")])
     return (
         isinstance(header, dict)
         and header.get("format") == FORMAT
@@ -84,7 +89,7 @@ def find(data: bytes, key: list[Any], name: str) -> tuple[dict[str, Any], dict[s
     """(header, entry) of profile ``name`` (a valid profile name) if ``data`` is the index of
     the file with this ``key``; else None."""
     end = data.find(b"\n")
-    header = json.loads(data[:end])
+    header = jsonlite.loads(data[:end])
     if not isinstance(header, dict) or header.get("format") != FORMAT or header.get("key") != key:
         return None
     marker = b'\n"' + name.encode("ascii") + b'"\t'
@@ -92,5 +97,20 @@ def find(data: bytes, key: list[Any], name: str) -> tuple[dict[str, Any], dict[s
     if at < 0:
         return None
     start = at + len(marker)
-    entry = json.loads(data[start : data.find(b"\n", start)])
+    entry = jsonlite.loads(data[start : data.find(b"\n", start)])
     return (header, entry) if isinstance(entry, dict) else None
+
+
+def read_head(path: str, size: int) -> bytes | None:
+    """At most ``size`` bytes of a regular file (no symlink followed, as store.fsutil reads),
+    or None."""
+    try:
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            return None
+        fd = os.open(path, _FLAGS)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            return None
+        return handle.read(size)

@@ -8,12 +8,11 @@ them (no symlink, FIFO or device), directories trusted as store.fsutil.check_dir
 
 from __future__ import annotations
 
-import json
 import os
 import stat
 import sys
 
-from oauthcli.cached import index, refs, rules
+from oauthcli.cached import index, jsonlite, refs, rules
 
 TYPE_CHECKING = False  # typing itself is not imported on the cached route
 if TYPE_CHECKING:
@@ -25,7 +24,6 @@ MAX_PROFILES_FILE = 1 << 20  # config.load.MAX_FILE
 MAX_DOCUMENT = 1 << 20  # store.codec.MAX_DOCUMENT
 MAX_INDEX = 4 << 20
 STATE_VERSION = 1  # store.state.VERSION
-_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
 
 
 def stored_token(
@@ -94,17 +92,8 @@ def _config_path(option: str | None, environ: Mapping[str, str]) -> tuple[str, b
 
 def read_file(path: str, limit: int) -> bytes | None:
     """A regular file's content, or None (absent, a symlink, not regular, over ``limit``)."""
-    try:
-        if not stat.S_ISREG(os.lstat(path).st_mode):
-            return None
-        fd = os.open(path, _FLAGS)
-    except OSError:
-        return None
-    with os.fdopen(fd, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-            return None
-        data = handle.read(limit + 1)
-    return data if len(data) <= limit else None
+    data = index.read_head(path, limit + 1)
+    return data if data is not None and len(data) <= limit else None
 
 
 def safe_dir(directory: str) -> bool:
@@ -146,7 +135,7 @@ def _trusted(file: str, info: os.stat_result) -> bool:
     raw = read_file(os.path.join(directory, ".trusted.json"), 1 << 20)
     if not raw or not safe_dir(directory):
         return False
-    records = json.loads(raw).get("files")
+    records = jsonlite.loads(raw).get("files")
     key = os.path.join(os.path.realpath(os.path.dirname(file)), os.path.basename(file))
     record = records.get(key) if isinstance(records, dict) else None
     wanted = [info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns]
@@ -199,7 +188,7 @@ def _state_bytes(state_dir: str, name: str, store: str) -> bytes | None:
         return read_file(os.path.join(state_dir, f"{stem}.json"), MAX_DOCUMENT)
     copy = f".copy-{rules.digest(store, 4)}-{stem}.json"
     raw = read_file(os.path.join(state_dir, copy), MAX_DOCUMENT * 2)
-    wrapper = json.loads(raw) if raw else None
+    wrapper = jsonlite.loads(raw) if raw else None
     if not isinstance(wrapper, dict) or wrapper.get("store") != store:
         return None
     doc = wrapper.get("state")
@@ -208,7 +197,7 @@ def _state_bytes(state_dir: str, name: str, store: str) -> bytes | None:
 
 def _decoded(raw: bytes, name: str) -> dict[str, Any] | None:
     """The token of a plain state document stored under ``name`` (store.state.State)."""
-    data = json.loads(raw) if len(raw) <= MAX_DOCUMENT else None
+    data = jsonlite.loads(raw) if len(raw) <= MAX_DOCUMENT else None
     if not isinstance(data, dict) or data.get("version") != STATE_VERSION or "sealed" in data:
         return None
     generation = data.get("generation", 0)

@@ -12,10 +12,9 @@ Output.out's ``::add-mask::`` lines under GitHub Actions.
 
 from __future__ import annotations
 
-import json
 import time
 
-from oauthcli.cached import rules
+from oauthcli.cached import jsonlite, rules
 from oauthcli.cached.lookup import stored_token
 
 TYPE_CHECKING = False  # typing itself is not imported on the cached route
@@ -166,15 +165,14 @@ def _token(line: Line, token: dict[str, Any], environ: Mapping[str, str], now: f
         scheme = "Bearer" if not kind or kind.lower() == "bearer" else kind
         return f"Authorization: {scheme} {access}\n" if set(scheme) <= _HEADER_TOKEN else None
     if line.fmt == "json":
-        text = json.dumps(_public(line.profile, token, now), separators=(",", ":"),
-                          ensure_ascii=False)  # fmt: skip
+        text = jsonlite.dumps(_public(line.profile, token, now), compact=True, ascii=False)
         return text + "\n" if text.isascii() and "\x7f" not in text else None
     version = _kube_version(environ)
     status = {"token": access}
     if expires_at is not None:
         status["expirationTimestamp"] = _iso8601(expires_at)
     credential = {"apiVersion": version, "kind": "ExecCredential", "status": status}
-    return json.dumps(credential, separators=(",", ":")) + "\n" if version else None
+    return jsonlite.dumps(credential, compact=True) + "\n" if version else None
 
 
 def _kube_version(environ: Mapping[str, str]) -> str | None:
@@ -182,7 +180,7 @@ def _kube_version(environ: Mapping[str, str]) -> str | None:
     info = environ.get("KUBERNETES_EXEC_INFO")
     if not info:
         return KUBE_VERSIONS[0]
-    data = json.loads(info)
+    data = jsonlite.loads(info)
     version = data.get("apiVersion") if isinstance(data, dict) else None
     return str(version) if version in KUBE_VERSIONS else None
 
@@ -255,7 +253,7 @@ def _text(value: object) -> str:
     """export.variables._text."""
     if value is None:
         return ""
-    return value if isinstance(value, str) else json.dumps(value)
+    return value if isinstance(value, str) else jsonlite.dumps(value)
 
 
 def _write(text: tuple[str, list[str]], token: dict[str, Any], environ: Mapping[str, str],

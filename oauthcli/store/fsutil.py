@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import stat
 from pathlib import Path
 
@@ -25,6 +24,8 @@ MAX_READ = 1 << 20  # no state file is near this; a larger one is not ours
 def crash_point(name: str) -> None:
     """Test hook: the crash-safety tests SIGKILL the process at a named point of a write."""
     if os.environ.get("OAUTHCLI_TEST_CRASH_AT") == name:
+        import signal  # only here: the module costs a millisecond on every refresh
+
         os.kill(os.getpid(), signal.SIGKILL)
 
 

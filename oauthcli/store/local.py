@@ -30,6 +30,11 @@ from oauthcli.store.keys import digest, file_stem
 from oauthcli.store.state import State
 
 log = logging.getLogger("oauthcli.store")
+# Kept states are rare, and listing the state dir for them on every lock and write costs O(n)
+# per grant, O(n²) for `refresh --all`. So ``keep`` first creates MARKER (never removed: no
+# race with a concurrent keep), and a directory without it holds no kept state. SCANNED says
+# that a directory from before the marker was listed once and got its MARKER if it needed one.
+MARKER, SCANNED = ".kept_marker", ".kept_scanned"
 E = TypeVar("E", bound=OAuthCliError)
 Reader = Callable[[str], "State | None"]
 Writer = Callable[[str, "State", int], "State"]
@@ -96,12 +101,29 @@ class LocalState:
         path = self.directory / f"{self._kept_prefix(name)}{stamp}-{os.urandom(3).hex()}"
         doc = self.codec.encode(name, state, kind="kept")
         wrapper = {"store": self.store_id, "base": base, "state": doc.decode("utf-8")}
+        fsutil.ensure_dir(self.directory)
+        _touch(self.directory / MARKER)  # before the kept state: never one without it
         fsutil.atomic_write(self.directory, path, json.dumps(wrapper).encode("utf-8"))
         return path
 
+    def _may_hold_kept(self) -> bool:
+        """One lstat where no kept state was ever written (see MARKER)."""
+        if os.path.lexists(self.directory / MARKER):
+            return True
+        if os.path.lexists(self.directory / SCANNED) or not self.directory.is_dir():
+            return False
+        legacy = any(".json.kept-" in entry for entry in os.listdir(self.directory))
+        try:
+            if legacy:
+                _touch(self.directory / MARKER)
+            _touch(self.directory / SCANNED)
+        except OSError as exc:  # a read-only state dir: list it every time, as before
+            log.debug("could not mark the state dir %s: %s", self.directory, exc)
+        return True if legacy else not os.path.lexists(self.directory / SCANNED)
+
     def kept(self, name: str) -> list[Kept]:
         """The kept states of ``name`` for this store, oldest first; unreadable ones skipped."""
-        if not self.directory.is_dir():
+        if not self._may_hold_kept():
             return []
         found: list[tuple[int, int, Kept]] = []
         for path in sorted(self.directory.glob(f"{_glob_escape(self._kept_prefix(name))}*")):
@@ -123,6 +145,15 @@ class LocalState:
                 fsutil.unlink(self.directory, kept.path)
             except OSError as exc:
                 log.debug("could not remove %s: %s", kept.path, exc)
+
+
+def _touch(path: Path) -> None:
+    """Create an empty 0600 file (O_EXCL, no symlink followed); an existing one is kept."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | fsutil.NOFOLLOW, 0o600)
+    except FileExistsError:
+        return
+    os.close(fd)
 
 
 def _glob_escape(text: str) -> str:

@@ -144,7 +144,8 @@ def _send_once(
     from oauthcli.wire.deadline import DeadlineAdapter
 
     host = urlsplit(request.url).hostname or request.url
-    log.debug("request:\n%s", describe(request))
+    if log.isEnabledFor(logging.DEBUG):  # describing redacts every secret: -v only (SPEC §8)
+        log.debug("request:\n%s", describe(request))
     adapter = session.get_adapter(request.url)
     if not isinstance(adapter, DeadlineAdapter):  # a session made elsewhere: per-read only
         return _exchange(request, profile, session, host)

@@ -93,9 +93,9 @@ def check_response(result: HttpResult, profile: Profile, host: str) -> dict[str,
         register_fields(data, result.secrets)
         for name in ("access_token", "refresh_token", "id_token"):  # also at mapped paths
             result.secrets.add(dig(data, profile.field_path(name)))
-        log.debug(
-            "response: HTTP %s %s", result.status, json.dumps(redact_value(data, result.secrets))
-        )
+        if log.isEnabledFor(logging.DEBUG):  # redaction costs as much as the run: -v only
+            shown = json.dumps(redact_value(data, result.secrets))
+            log.debug("response: HTTP %s %s", result.status, shown)
     else:
         log.debug("response: HTTP %s, %d bytes, not JSON or form", result.status, len(result.body))
     error = _oauth_error(data, profile, result.secrets)
