@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -126,7 +125,11 @@ def json_line(data: Mapping[str, Any]) -> str:
 def header(token_type: str | None, access_token: str) -> str:
     """``Authorization: Bearer …``; a token or type that would break the header is refused."""
     scheme = "Bearer" if not token_type or token_type.lower() == "bearer" else token_type
-    if not _HEADER_SAFE.fullmatch(scheme) or any(c < " " or c == "\x7f" for c in access_token):
+    if (
+        not scheme
+        or not set(scheme) <= _HEADER_SAFE
+        or any(c < " " or c == "\x7f" for c in access_token)
+    ):
         from oauthcli.errors import BadResponseError
 
         raise BadResponseError(
@@ -136,7 +139,10 @@ def header(token_type: str | None, access_token: str) -> str:
     return f"Authorization: {scheme} {access_token}\n"
 
 
-_HEADER_SAFE = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an RFC 9110 token
+# An RFC 9110 token's characters (a set, not a regex: no compile on every run)
+_HEADER_SAFE = frozenset(
+    "!#$%&'*+.^_`|~-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+)
 
 
 def render_tokens(

@@ -100,7 +100,8 @@ HEAVY = ("typer", "click", "rich", "requests", "urllib3", "yaml", "jwt", "filelo
 # tenth of the budget). bench/importtime lists them with their cost.
 ROUTE = {"oauthcli", "oauthcli.entry", "oauthcli.cached", "oauthcli.cached.route",
          "oauthcli.cached.lookup", "oauthcli.cached.index", "oauthcli.cached.refs",
-         "oauthcli.cached.rules", "oauthcli.cached.jsonlite", "_json", "_blake2"}  # fmt: skip
+         "oauthcli.cached.rules", "oauthcli.cached.jsonlite", "oauthcli.cached.shared", "_json",
+         "_blake2"}  # fmt: skip
 
 
 @pytest.mark.parametrize("path", sorted(CACHED_PATHS))

@@ -218,7 +218,11 @@ def test_a_shared_stores_local_copy_answers_and_its_absence_asks_redis(
     assert_same("token", "p")
     assert_same("git-credential", "p", "get", stdin=GIT)
     [copy] = Path(os.environ["OAUTHCLI_STATE_DIR"]).glob(".copy-*")
+    written = copy.read_bytes()
     copy.unlink()
-    assert cached("token", "p")[0] is False  # checked against Redis by the full path…
-    assert run_script("token", "p").code == 0
-    assert cached("token", "p")[0] is True  # …which wrote the copy again
+    assert_same("token", "p")  # checked against Redis (one HMGET), by the route…
+    assert copy.read_bytes() == written or json.loads(copy.read_bytes())["store"]  # …rewritten
+    copy.unlink()
+    monkeypatch.setenv("OAUTHCLI_STORE", redis_db.url.replace(str(redis_db.port), "1"))
+    assert cached("token", "p")[0] is False  # unreachable: the full path says so (exit 5)
+    assert run_script("token", "p").code == 5

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import os
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -106,20 +107,26 @@ REDIS_URLS = [
     "redis://h:99999", "redis://h:12x", "redis://:6379", "redis://h/x", "redis://h?nope=1",
     "redis://h?prefix=", "redis://h?prefix=a:b", "redis://h?lease=0", "redis://h?lease=nan",
     "redis://h?prefix", "redis://[::1]:6379", "redis://h#frag", "redis://h?prefix=a%2Eb",
-    "rediss://a@b@host:1/2?&&prefix=x&",
+    "rediss://a@b@host:1/2?&&prefix=x&", "redis://u%C3%A9:p%zz%4@h/1", "redis://:@h",
+    "redis://user@h", "rediss://h?ssl_certfile=/c.pem&ssl_keyfile=/k.pem&timeout=0.5",
 ]  # fmt: skip
 
 
 @pytest.mark.parametrize("url", REDIS_URLS)
 def test_redis_store_ids_are_the_stores(url: str) -> None:
+    from oauthcli.cached import shared
     from oauthcli.errors import ConfigError
     from oauthcli.store.redisurl import parse
 
+    fields = ("store_id", "tls", "host", "port", "db", "username", "password", "prefix",
+              "timeout", "ca_certs", "certfile", "keyfile")  # fmt: skip
     try:
-        theirs: str | None = parse(url).store_id
+        address = parse(url)
+        theirs: tuple[Any, ...] | None = tuple(getattr(address, f) for f in fields)
     except (ConfigError, ValueError):
         theirs = None
-    ours = refs.redis_store_id(url)
+    found = shared.address(url)
+    ours = None if found is None else tuple(getattr(found, f) for f in fields)
     assert ours is None or ours == theirs, url
     if "[" not in url and "#" not in url and "%2E" not in url:
         assert ours == theirs, url  # only brackets, fragments and escapes are left to parse()
@@ -192,10 +199,13 @@ def test_git_request_reading_is_read_requests(monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_shared_constants() -> None:
-    from oauthcli.config import load
+    from oauthcli.cached import index
+    from oauthcli.config import cache, load
     from oauthcli.export import git, shells, variables
+    from oauthcli.render import _HEADER_SAFE
     from oauthcli.store import codec, fsutil, state
 
+    assert cache.INDEX == index.NAME and route._HEADER_TOKEN == _HEADER_SAFE
     assert rules.DEFAULT_EXPORT == shells.DEFAULT_EXPORT
     assert rules.DEFAULT_USERNAME == git.DEFAULT_USERNAME
     assert rules.PUBLIC_FIELDS == variables.PUBLIC_FIELDS
@@ -236,3 +246,22 @@ def test_jsonlite_refuses_what_json_refuses(text: str) -> None:
         json.loads(text)
     with pytest.raises(ValueError):
         jsonlite.loads(text)
+
+
+def test_the_local_copy_written_by_the_route_is_the_stores(tmp_path: Path) -> None:
+    from oauthcli.cached import shared
+    from oauthcli.store.codec import Codec
+    from oauthcli.store.local import LocalState
+    from oauthcli.store.state import State
+    from oauthcli.token import Token
+
+    token = Token("at-1", "Bearer", 2e9, "s", "rt-2", None, 1e9,
+                  {"access_token": "at-1", "refresh_token": "rt-2", "x": ["rt-1", "k"]})  # fmt: skip
+    stored = State(token, "rt-2", "fp", 7)
+    doc = Codec().encode("p@1", stored)
+    store = shared.address("redis://h:1/0?prefix=ci")
+    assert store is not None
+    shared.keep_copy(str(tmp_path), store, "p@1", doc)
+    copy = LocalState(tmp_path, store.store_id, Codec()).get_copy("p@1")
+    assert copy == State.from_json(doc).without_refresh_tokens()
+    assert b"rt-2" not in Path(shared.copy_path(str(tmp_path), store, "p@1")).read_bytes()

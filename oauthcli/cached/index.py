@@ -44,20 +44,6 @@ def write(directory: Path, key: tuple[Any, ...], document: dict[str, Any]) -> No
     atomic_write(directory, directory / NAME, ("\n".join(lines) + "\n").encode("ascii"))
 
 
-def current(directory: Path, key: tuple[Any, ...]) -> bool:
-    """Whether the index in ``directory`` is that of the file with ``key`` (its first line only:
-    the full path asks on every run)."""
-    data = read_head(str(directory / NAME), 1 << 16)
-    if not data or b"\n" not in data:
-        return False
-    header = jsonlite.loads(data[: data.find(b"\n")])
-    return (
-        isinstance(header, dict)
-        and header.get("format") == FORMAT
-        and (header.get("key") == list(key))
-    )
-
-
 def _entry(config: Config, name: str) -> dict[str, Any] | None:
     try:
         profile = config.profile(name)

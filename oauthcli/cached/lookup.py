@@ -12,7 +12,7 @@ import os
 import stat
 import sys
 
-from oauthcli.cached import index, jsonlite, refs, rules
+from oauthcli.cached import index, jsonlite, refs, rules, shared
 
 TYPE_CHECKING = False  # typing itself is not imported on the cached route
 if TYPE_CHECKING:
@@ -43,9 +43,22 @@ def stored_token(
         return None
     raw = _state_bytes(state_dir, name, store)
     token = _decoded(raw, name) if raw is not None else None
-    if token is None or not _fresh(token, entry, line.min_valid, now):
-        return None
-    return token, entry
+    if token is not None and _fresh(token, entry, line.min_valid, now):
+        return token, entry
+    if isinstance(store, shared.Address):  # the copy cannot answer: one read of the store
+        doc = shared.fetch(store, name)
+        token = _decoded(doc, name) if doc is not None else None
+        if token is not None and _fresh(token, entry, line.min_valid, now):
+            _keep(state_dir, store, name, doc)  # type: ignore[arg-type]
+            return token, entry
+    return None
+
+
+def _keep(state_dir: str, store: shared.Address, name: str, doc: bytes) -> None:
+    try:
+        shared.keep_copy(state_dir, store, name, doc)
+    except OSError:  # a cache: the next run asks the store again
+        pass
 
 
 # --- places (config.load.locate, store.file.default_dir, platformdirs) --------------------
@@ -156,8 +169,10 @@ def grant_name(profile: str, entry: dict[str, Any], environ: Mapping[str, str]) 
     return f"{profile}@{rules.digest(prefix + endpoint + chr(10) + client)}"
 
 
-def store_id(option: str | None, configured: Any, environ: Mapping[str, str]) -> str | None:
-    """``file``, or the ``store_id`` of a Redis store; None for an encrypted or other store."""
+def store_id(
+    option: str | None, configured: Any, environ: Mapping[str, str]
+) -> str | shared.Address | None:
+    """``file``, or the address of a Redis store; None for an encrypted or another store."""
     url = option or environ.get("OAUTHCLI_STORE")
     if url and environ.get("OAUTHCLI_STORE_KEY") is not None:
         configured = None
@@ -176,20 +191,18 @@ def store_id(option: str | None, configured: Any, environ: Mapping[str, str]) ->
     scheme = resolved.split(":", 1)[0].lower()
     if scheme == "file":
         return "file"
-    return refs.redis_store_id(resolved) if scheme in ("redis", "rediss") else None
+    return shared.address(resolved) if scheme in ("redis", "rediss") else None
 
 
 # --- the state (store.file.FileStore.read, store.local.LocalState.get_copy, store.codec) --
 
 
-def _state_bytes(state_dir: str, name: str, store: str) -> bytes | None:
-    stem = rules.file_stem(name)
-    if store == "file":
-        return read_file(os.path.join(state_dir, f"{stem}.json"), MAX_DOCUMENT)
-    copy = f".copy-{rules.digest(store, 4)}-{stem}.json"
-    raw = read_file(os.path.join(state_dir, copy), MAX_DOCUMENT * 2)
+def _state_bytes(state_dir: str, name: str, store: str | shared.Address) -> bytes | None:
+    if not isinstance(store, shared.Address):
+        return read_file(os.path.join(state_dir, f"{rules.file_stem(name)}.json"), MAX_DOCUMENT)
+    raw = read_file(shared.copy_path(state_dir, store, name), MAX_DOCUMENT * 2)
     wrapper = jsonlite.loads(raw) if raw else None
-    if not isinstance(wrapper, dict) or wrapper.get("store") != store:
+    if not isinstance(wrapper, dict) or wrapper.get("store") != store.store_id:
         return None
     doc = wrapper.get("state")
     return doc.encode("utf-8") if isinstance(doc, str) else None

@@ -1,8 +1,8 @@
-"""What the cached route can resolve by itself: ``$$`` and ``${env:…}`` references, and the
-identity of a Redis store URL. ``None`` always means "not here": the full path decides.
+"""What the cached route can resolve by itself: ``$$`` and ``${env:…}`` references.
+``None`` always means "not here": the full path decides.
 
-The twins are config.refs.Resolver (the references), grants.identity._cheap (how a grant's
-endpoint and client are read) and store.redisurl.parse (the store's ``store_id``).
+The twins are config.refs.Resolver (the references) and grants.identity._cheap (how a grant's
+endpoint and client are read).
 """
 
 from __future__ import annotations
@@ -13,8 +13,6 @@ if TYPE_CHECKING:
 
 _ENV_FIRST = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
 _ENV_REST = _ENV_FIRST | frozenset("0123456789")
-_PREFIX = _ENV_REST | frozenset(".-")
-_REDIS_OPTIONS = ("prefix", "lease", "timeout", "ssl_ca_certs", "ssl_certfile", "ssl_keyfile")
 
 
 def substitute(text: str, environ: Mapping[str, str]) -> str | None:
@@ -69,55 +67,3 @@ def identity_part(value: object, environ: Mapping[str, str]) -> str | None:
         return None
     resolved = substitute(value, environ)
     return value if resolved is None else resolved
-
-
-def redis_store_id(url: str) -> str | None:
-    """``RedisAddress.store_id`` of a plain ``redis[s]://[user@]host[:port][/db][?…]`` URL."""
-    if not url.isascii() or any(c <= " " or c in "#[]\\\x7f" for c in url):
-        return None
-    scheme, sep, rest = url.partition("://")
-    if not sep or scheme.lower() not in ("redis", "rediss"):
-        return None
-    cut = min((i for i in (rest.find("/"), rest.find("?")) if i >= 0), default=len(rest))
-    netloc, tail = rest[:cut], rest[cut:]
-    path, _, query = tail.partition("?")
-    host, _, port_text = netloc.rpartition("@")[2].partition(":")
-    if (
-        not host
-        or "%" in host
-        or any(c in query for c in "%+")
-        or (port_text and not (port_text.isdigit() and int(port_text) <= 65535))
-    ):
-        return None
-    db = path.lstrip("/") or "0"
-    prefix = _redis_prefix(query)
-    if not db.isdigit() or prefix is None:
-        return None
-    port = int(port_text or 0) or 6379
-    shown = f"{scheme.lower()}://{host.lower()}:{port}/{int(db)}"
-    return (shown if prefix == "oauthcli" else f"{shown}?prefix={prefix}") + f"#{prefix}"
-
-
-def _redis_prefix(query: str) -> str | None:
-    """The ``prefix`` option of the query (default ``oauthcli``); None for any doubt."""
-    prefix = "oauthcli"
-    for item in query.split("&"):
-        if not item:
-            continue
-        key, _, value = item.partition("=")
-        if key not in _REDIS_OPTIONS:
-            return None
-        if key == "prefix":
-            if not 1 <= len(value) <= 64 or not all(c in _PREFIX for c in value):
-                return None
-            prefix = value
-        elif key in ("lease", "timeout") and not _seconds(value):
-            return None
-    return prefix
-
-
-def _seconds(value: str) -> bool:
-    try:
-        return 0.1 <= float(value) <= 3600
-    except ValueError:
-        return False

@@ -12,12 +12,14 @@ are never errors: the file is simply parsed again.
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 from oauthcli.errors import OAuthCliError
 from oauthcli.store.localcache import LocalCache
 
 NAME = "profiles-cache"
+INDEX = ".profiles-index"  # oauthcli.cached.index.NAME
 
 
 class ParsedConfigCache:
@@ -57,11 +59,12 @@ class ParsedConfigCache:
         self, key: tuple[Any, ...], data: dict[str, Any], only_if_stale: bool = False
     ) -> None:
         """The cached route's index of the same document (oauthcli.cached.index)."""
+        directory = self._cache.directory
+        if only_if_stale and os.path.lexists(directory / INDEX):
+            return  # written with the copy; the cached route checks its key itself
         from oauthcli.cached import index
 
-        directory = self._cache.directory
         try:
-            if not only_if_stale or not index.current(directory, key):
-                index.write(directory, key, data)
+            index.write(directory, key, data)
         except (TypeError, ValueError, OSError, RecursionError, OAuthCliError):
             return
