@@ -115,3 +115,32 @@ def report(name: str, entries: list[Entry], baseline: list[Entry] | None = None)
 def _packages(packages: dict[str, float]) -> str:
     ordered = sorted(packages.items(), key=lambda item: item[1], reverse=True)
     return ", ".join(f"{p} ({ms:.0f} ms)" for p, ms in ordered)
+
+
+def route_modules(entries: list[Entry], baseline: list[Entry]) -> str:
+    """Who pays for what beyond ``baseline``: each top-level import with its cumulative time
+    (the console script's own ``import re`` shows here too), then every oauthcli module."""
+    known = modules(baseline)
+    lines = ["  top-level imports beyond python -c pass (cumulative, with what they pulled in):"]
+    group: list[Entry] = []
+    for entry in entries:  # a module is logged after the modules it imported
+        group.append(entry)
+        if entry.depth == 0:
+            if entry.module not in known:
+                pulled = sorted(e.module for e in group[:-1] if e.module not in known)
+                lines.append(
+                    f"    {entry.cumulative_us / 1000:7.1f} ms  {entry.module}"
+                    + (
+                        f" ({len(pulled)}: {', '.join(pulled[:14])}"
+                        f"{' …' if len(pulled) > 14 else ''})"
+                        if pulled
+                        else ""
+                    )
+                )
+            group = []
+    own = [e for e in entries if e.package == "oauthcli"]
+    lines.append(
+        f"  oauthcli modules ({len(own)}, {total_ms(own):.1f} ms self): "
+        + ", ".join(f"{e.module} {e.self_us / 1000:.1f}" for e in own)
+    )
+    return "\n".join(lines)

@@ -68,11 +68,14 @@ class Timer:
         env: Mapping[str, str],
         runs: int | None = None,
         warmup: int | None = None,
+        prepare: Mapping[str, Sequence[str]] | None = None,
     ) -> dict[str, Stats]:
+        """Per label: wall and CPU time; ``prepare[label]`` runs (untimed) before each run."""
         runs = self.runs if runs is None else runs
         warmup = self.warmup if warmup is None else warmup
+        prepare = prepare or {}
         if not self.hyperfine:
-            return _harness(commands, env, runs, warmup)
+            return _harness(commands, env, runs, warmup, prepare)
         blocks = max(1, min(self.blocks, runs // 10))
         pooled: dict[str, list[tuple[list[float], float]]] = {label: [] for label in commands}
         labels = list(commands)
@@ -80,21 +83,25 @@ class Timer:
             order = labels if block % 2 == 0 else labels[::-1]
             share = runs // blocks + (1 if block < runs % blocks else 0)
             found = self._hyperfine(
-                {label: commands[label] for label in order}, env, share, warmup if block == 0 else 1
-            )
+                {label: commands[label] for label in order}, env, share,
+                warmup if block == 0 else 1, prepare,
+            )  # fmt: skip
             for label, result in found.items():
                 pooled[label].append(result)
         return {label: _pool(results) for label, results in pooled.items()}
 
     def _hyperfine(
-        self, commands: Mapping[str, Sequence[str]], env: Mapping[str, str], runs: int, warmup: int
-    ) -> dict[str, tuple[list[float], float]]:
+        self, commands: Mapping[str, Sequence[str]], env: Mapping[str, str], runs: int,
+        warmup: int, prepare: Mapping[str, Sequence[str]],
+    ) -> dict[str, tuple[list[float], float]]:  # fmt: skip
         """Per command: the wall times of the runs, and the mean CPU time per run."""
         assert self.hyperfine
         self._n += 1
         export = os.path.join(self.log_dir, f"hyperfine-{self._n}.json")
         argv = [self.hyperfine, "-N", "--style", "basic", "--warmup", str(warmup),
                 "--runs", str(runs), "--export-json", export]  # fmt: skip
+        for label in commands if prepare else ():  # one --prepare per command, in order
+            argv += ["--prepare", shlex.join(prepare.get(label, ["true"]))]
         for label, command in commands.items():
             argv += ["--command-name", label, shlex.join(command)]
         log = os.path.join(self.log_dir, f"hyperfine-{self._n}.log")
@@ -124,8 +131,9 @@ def run_checked(command: Sequence[str], env: Mapping[str, str]) -> str:
 
 
 def _harness(
-    commands: Mapping[str, Sequence[str]], env: Mapping[str, str], runs: int, warmup: int
-) -> dict[str, Stats]:
+    commands: Mapping[str, Sequence[str]], env: Mapping[str, str], runs: int, warmup: int,
+    prepare: Mapping[str, Sequence[str]],
+) -> dict[str, Stats]:  # fmt: skip
     """The fallback: warm up, then alternate the commands run by run (drift hits all alike)."""
     times: dict[str, list[float]] = {label: [] for label in commands}
     cpu: dict[str, list[float]] = {label: [] for label in commands}
@@ -134,6 +142,8 @@ def _harness(
             _timed(command, env)
     for _ in range(runs):
         for label, command in commands.items():
+            if label in prepare:
+                subprocess.run(prepare[label], env=dict(env), check=True)
             elapsed, used = _timed(command, env)
             times[label].append(elapsed)
             cpu[label].append(used)
@@ -144,7 +154,8 @@ def _timed(command: Sequence[str], env: Mapping[str, str]) -> tuple[float, float
     """Wall and CPU (user + system) seconds of one run."""
     with tempfile.TemporaryFile() as errors:
         start = time.perf_counter()
-        proc = subprocess.Popen(command, env=dict(env), stdout=subprocess.DEVNULL, stderr=errors)
+        proc = subprocess.Popen(command, env=dict(env), stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=errors)  # fmt: skip
         _, status, usage = os.wait4(proc.pid, 0)
         elapsed = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)
@@ -158,7 +169,11 @@ def _timed(command: Sequence[str], env: Mapping[str, str]) -> tuple[float, float
 def max_rss_kib(command: Sequence[str], env: Mapping[str, str]) -> int:
     """Peak resident set size of one run of ``command`` (its own, via wait4)."""
     proc = subprocess.Popen(
-        command, env=dict(env), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        command,
+        env=dict(env),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)

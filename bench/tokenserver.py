@@ -84,11 +84,41 @@ class TokenServer:
                 body["refresh_token"] = self._latest[client]
             return 200, body
 
+    @staticmethod
+    def discovery(base: str) -> dict[str, Any]:
+        return {
+            "issuer": base + "/", "token_endpoint": base + "/token",
+            "authorization_endpoint": base + "/authorize", "jwks_uri": base + "/jwks",
+            "userinfo_endpoint": base + "/userinfo", "revocation_endpoint": base + "/revoke",
+            "device_authorization_endpoint": base + "/device",
+            "response_types_supported": ["code"], "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "scopes_supported": ["openid", "profile", "offline_access"],
+            "grant_types_supported": ["authorization_code", "refresh_token"],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "code_challenge_methods_supported": ["S256"],
+        }  # fmt: skip
+
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"  # keep-alive
+            # Headers and body go out in two writes: without TCP_NODELAY, Nagle holds the body
+            # until the client's delayed ACK (40 ms on Linux) - a stall no real endpoint has.
+            disable_nagle_algorithm = True
+
+            def do_GET(self) -> None:  # noqa: N802 - OpenID discovery, for oidc-agent (peers.py)
+                base = f"http://127.0.0.1:{server.port}"
+                if self.path.rstrip("/") != "/.well-known/openid-configuration":
+                    self.send_error(404)
+                    return
+                data = json.dumps(server.discovery(base)).encode("utf-8")
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
 
             def do_POST(self) -> None:  # noqa: N802 - the http.server API
                 length = int(self.headers.get("Content-Length") or 0)
