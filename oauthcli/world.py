@@ -97,7 +97,7 @@ class World:
         from oauthcli.wire.http import new_session
 
         # as many pooled connections as refresh_many has workers (a full pool reconnects)
-        return self._once("session", lambda: new_session(pool_size=256))  # type: ignore[return-value]
+        return self._once("session", lambda: new_session(pool_size=100))  # type: ignore[return-value]
 
     @property
     def id_tokens(self) -> GitHubIdTokens:
