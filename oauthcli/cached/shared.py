@@ -134,26 +134,16 @@ def fetch(store: Address, name: str) -> bytes | None:
 
 def keep_copy(state_dir: str, store: Address, name: str, doc: bytes) -> None:
     """Replace the local copy with ``doc`` minus every refresh token (LocalState.put_copy)."""
+    from oauthcli.scrub import scrub  # only when a copy is rewritten, not on every answer
+
     data = jsonlite.loads(doc)
     token = dict(data["token"])
     secrets = {t for t in (data.get("rotated_refresh_token"), token.get("refresh_token")) if t}
-    token.update(refresh_token=None, response=_scrub(token.get("response", {}), secrets))
+    token.update(refresh_token=None, response=scrub(token.get("response", {}), secrets))
     copy = {**data, "token": token, "rotated_refresh_token": None}
     wrapper = {"store": store.store_id, "state": jsonlite.dumps(copy)}
     _atomic_write(state_dir, copy_path(state_dir, store, name), jsonlite.dumps(wrapper).encode())
 
-
-def _scrub(value: Any, secrets: set[str]) -> Any:
-    """store.state._scrub: every value that is one of ``secrets`` left out, at any depth."""
-    if isinstance(value, dict):
-        return {k: _scrub(v, secrets) for k, v in value.items() if not _secret(v, secrets)}
-    if isinstance(value, list):
-        return [_scrub(v, secrets) for v in value if not _secret(v, secrets)]
-    return value
-
-
-def _secret(value: Any, secrets: set[str]) -> bool:
-    return isinstance(value, str) and value in secrets
 
 
 def _atomic_write(directory: str, target: str, data: bytes) -> None:

@@ -6,6 +6,7 @@ import json
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from oauthcli.scrub import scrub
 from oauthcli.token import Token
 
 VERSION = 1
@@ -59,7 +60,8 @@ class State:
     def without_refresh_tokens(self) -> State:
         """For copies that only answer while fresh: no refresh token anywhere in it."""
         secrets = {t for t in (self.rotated_refresh_token, self.token.refresh_token) if t}
-        response = _scrub(self.token.response, secrets)
+        response = scrub(dict(self.token.response), secrets)
+        assert isinstance(response, dict)  # scrub keeps a mapping a mapping
         token = replace(self.token, refresh_token=None, response=response)
         return replace(self, token=token, rotated_refresh_token=None)
 
@@ -69,14 +71,3 @@ class State:
             return self.rotated_refresh_token
         return configured or self.rotated_refresh_token
 
-
-def _scrub(value: Any, secrets: set[str]) -> Any:
-    if isinstance(value, dict):
-        return {k: _scrub(v, secrets) for k, v in value.items() if not _secret(v, secrets)}
-    if isinstance(value, list):
-        return [_scrub(v, secrets) for v in value if not _secret(v, secrets)]
-    return value
-
-
-def _secret(value: Any, secrets: set[str]) -> bool:
-    return isinstance(value, str) and value in secrets
