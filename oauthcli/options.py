@@ -8,7 +8,6 @@ standard library's typing: it is on the cached `token` path (SPEC §8), and Name
 fifth of what dataclasses cost to define.
 """
 
-from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any, Literal, NamedTuple

@@ -6,7 +6,6 @@ import json
 import os
 import sys
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
 from oauthcli.options import FORMATS
@@ -19,16 +18,20 @@ if TYPE_CHECKING:
 __all__ = ["FORMATS", "Output", "header", "json_line", "render_tokens"]
 
 
-@dataclass
 class Output:
     """The streams and switches of one run; tests pass their own streams."""
 
-    stdout: IO[str] = field(default_factory=lambda: sys.stdout)
-    stderr: IO[str] = field(default_factory=lambda: sys.stderr)
-    quiet: bool = False
-    color: bool = True
-    environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
-    secrets: Secrets = field(default_factory=Secrets)
+    def __init__(
+        self, stdout: IO[str] | None = None, stderr: IO[str] | None = None, quiet: bool = False,
+        color: bool = True, environ: Mapping[str, str] | None = None,
+        secrets: Secrets | None = None,
+    ) -> None:  # fmt: skip
+        self.stdout: IO[str] = sys.stdout if stdout is None else stdout
+        self.stderr: IO[str] = sys.stderr if stderr is None else stderr
+        self.quiet = quiet
+        self.color = color
+        self.environ: Mapping[str, str] = os.environ if environ is None else environ
+        self.secrets = Secrets() if secrets is None else secrets
 
     @property
     def in_github_actions(self) -> bool:

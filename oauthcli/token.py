@@ -3,17 +3,17 @@
 Kept free of heavy imports: the cached `token` path uses it.
 """
 
-from __future__ import annotations
 
 import base64
 import binascii
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, NamedTuple
 
 from oauthcli import boundedjson
+
+_NONE: Mapping[str, Any] = {}  # the shared default response: never mutated
 
 
 def dig(data: Any, path: str) -> Any:
@@ -72,8 +72,7 @@ def iso8601(timestamp: float | None) -> str | None:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-@dataclass(frozen=True)
-class Token:
+class Token(NamedTuple):
     access_token: str
     token_type: str | None = None
     expires_at: float | None = None  # absolute, seconds since the epoch; None = unknown
@@ -81,12 +80,12 @@ class Token:
     refresh_token: str | None = None  # only when the response carried one
     id_token: str | None = None
     obtained_at: float = 0.0
-    response: Mapping[str, Any] = field(default_factory=dict)
+    response: Mapping[str, Any] = _NONE
 
     @classmethod
     def from_response(
         cls, data: Mapping[str, Any], paths: Mapping[str, str], now: float
-    ) -> Token | None:
+    ) -> "Token | None":
         """Normalise a token response; None when it holds no access token."""
 
         def get(name: str) -> Any:
@@ -154,13 +153,13 @@ class Token:
         return dig(self.response, name)
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        data: dict[str, Any] = self._asdict()
         data["response"] = dict(self.response)
         return data
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Token:
-        known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+    def from_dict(cls, data: Mapping[str, Any]) -> "Token":
+        known = {k: data[k] for k in cls._fields if k in data}
         if not isinstance(known.get("access_token"), str):  # "" = only a rotated refresh token
             raise ValueError("no access_token")
         return cls(**known)

@@ -14,7 +14,6 @@ import os
 import sys
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING
 
 from oauthcli.redact import Secrets
@@ -31,18 +30,31 @@ if TYPE_CHECKING:
     from oauthcli.wire.github_oidc import GitHubIdTokens
 
 
-@dataclass
 class World:
-    environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
-    stdin: IO[str] = field(default_factory=lambda: sys.stdin)
-    stdout: IO[str] = field(default_factory=lambda: sys.stdout)
-    stderr: IO[str] = field(default_factory=lambda: sys.stderr)
-    clock: Callable[[], float] = time.time
-    sleep: Callable[[float], None] = time.sleep
-    secrets: Secrets = field(default_factory=Secrets)
-    options: Options = field(default_factory=Options)
-    argv: list[str] = field(default_factory=list)  # the command line as given (exec needs `--`)
-    _made: dict[str, object] = field(default_factory=dict, repr=False)
+    """Every argument defaults to the process's own (its environment, streams, clock)."""
+
+    def __init__(
+        self,
+        environ: Mapping[str, str] | None = None,
+        stdin: IO[str] | None = None,
+        stdout: IO[str] | None = None,
+        stderr: IO[str] | None = None,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+        secrets: Secrets | None = None,
+        options: Options | None = None,
+        argv: list[str] | None = None,  # the command line as given (exec needs `--`)
+    ) -> None:
+        self.environ: Mapping[str, str] = os.environ if environ is None else environ
+        self.stdin: IO[str] = sys.stdin if stdin is None else stdin
+        self.stdout: IO[str] = sys.stdout if stdout is None else stdout
+        self.stderr: IO[str] = sys.stderr if stderr is None else stderr
+        self.clock = clock
+        self.sleep = sleep
+        self.secrets = Secrets() if secrets is None else secrets
+        self.options = Options() if options is None else options
+        self.argv: list[str] = [] if argv is None else argv
+        self._made: dict[str, object] = {}
 
     def _once(self, name: str, make: Callable[[], object]) -> object:
         if name not in self._made:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
@@ -25,16 +24,22 @@ if TYPE_CHECKING:
     from oauthcli.wire.github_oidc import GitHubIdTokens
 
 
-@dataclass
 class Options:
     """The global options of one run (SPEC §3)."""
 
-    config: str | None = None
-    state_dir: str | None = None
-    store: str | None = None
-    verbose: bool = False
-    quiet: bool = False
-    no_color: bool = False
+    def __init__(
+        self, config: str | None = None, state_dir: str | None = None, store: str | None = None,
+        verbose: bool = False, quiet: bool = False, no_color: bool = False,
+    ) -> None:  # fmt: skip
+        self.config = config
+        self.state_dir = state_dir
+        self.store = store
+        self.verbose = verbose
+        self.quiet = quiet
+        self.no_color = no_color
+
+    def __repr__(self) -> str:
+        return f"Options({vars(self)!r})"
 
 
 class World(Protocol):

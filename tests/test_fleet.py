@@ -15,7 +15,6 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -52,10 +51,8 @@ def age_shared(url: str, tmp_path: Path) -> None:
     for name in store.names():
         with store.lock(name, 10):
             state = store.read(name)
-            token = replace(
-                state.token, expires_at=time.time() - 10, obtained_at=time.time() - 3610
-            )
-            store.write(name, replace(state, token=token), state.generation)
+            token = state.token._replace(expires_at=time.time() - 10, obtained_at=time.time() - 3610)
+            store.write(name, state._replace(token=token), state.generation)
     for copy in tmp_path.glob("machine*/state/.copy-*"):
         copy.unlink()
 

@@ -22,7 +22,7 @@ import textwrap
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -492,7 +492,7 @@ def test_sigkill_at_each_crash_point_leaves_old_or_new_state(
     if backend.name != "file":
         pytest.skip("crash points are in the file writer; a shared store writes in one script")
     store = backend.open(key)
-    store.write("p", replace(state_of(1), rotated_refresh_token="rt-old"), expected=0)
+    store.write("p", state_of(1)._replace(rotated_refresh_token="rt-old"), expected=0)
     env = {**backend.process_env(key), "OAUTHCLI_TEST_CRASH_AT": point}
     done = subprocess.run([sys.executable, "-c", CRASHER, "2"], env=env, capture_output=True,
                           text=True, timeout=60)  # fmt: skip

@@ -5,15 +5,13 @@
 registered as secrets and never written back anywhere.
 """
 
-from __future__ import annotations
 
 import os
 import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from oauthcli.errors import ConfigError
 from oauthcli.redact import Secrets
@@ -31,8 +29,7 @@ IdTokenSource = Callable[[str, str, str], str]
 GITHUB_OIDC_VARIABLES = ("ACTIONS_ID_TOKEN_REQUEST_URL", "ACTIONS_ID_TOKEN_REQUEST_TOKEN")
 
 
-@dataclass(frozen=True)
-class Reference:
+class Reference(NamedTuple):
     kind: str  # env, file, cmd, github_oidc, refresh_token
     target: str
     default: str | None = None
@@ -75,17 +72,26 @@ def shown_preview(value: str) -> str:
     return value[1:].removesuffix(": resolved when sent>") + " (resolved when sent)"
 
 
-@dataclass
 class Resolver:
     """Resolves references for one profile; every resolved value becomes a registered secret."""
 
-    profile: str
-    environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
-    refresh_token: Callable[[], str | None] | None = None
-    secrets: Secrets = field(default_factory=Secrets)
-    clock: Callable[[], float] = time.time  # the run's clock: assertions are stamped with it
-    id_token: IdTokenSource | None = None  # the run's ${github_oidc:} cache (World.id_token)
-    command_timeout: float = 10.0  # a ${cmd:} is killed after this: the profile's timeout
+    def __init__(
+        self,
+        profile: str,
+        environ: Mapping[str, str] | None = None,
+        refresh_token: Callable[[], str | None] | None = None,
+        secrets: Secrets | None = None,
+        clock: Callable[[], float] = time.time,  # the run's clock: assertions are stamped with it
+        id_token: IdTokenSource | None = None,  # the run's ${github_oidc:} cache (World.id_token)
+        command_timeout: float = 10.0,  # a ${cmd:} is killed after this: the profile's timeout
+    ) -> None:
+        self.profile = profile
+        self.environ: Mapping[str, str] = os.environ if environ is None else environ
+        self.refresh_token = refresh_token
+        self.secrets = Secrets() if secrets is None else secrets
+        self.clock = clock
+        self.id_token = id_token
+        self.command_timeout = command_timeout
 
     def resolve(self, text: str, where: str, encode: Encoder | None = None) -> str:
         """Substitute every reference in ``text``; ``encode`` is applied to substituted values."""

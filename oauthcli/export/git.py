@@ -8,7 +8,6 @@ refused rather than let a token server inject attributes.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import IO, TYPE_CHECKING
 
 from oauthcli.errors import BadResponseError, ConfigError, UsageError
@@ -85,7 +84,7 @@ def erase(world: World, profile: Profile, rejected: str | None) -> bool:
         if rejected is not None and rejected != state.token.access_token:
             return False
         emptied = Token("", expires_at=0.0, obtained_at=world.clock())
-        world.store.write(name, replace(state, token=emptied), expected=state.generation)
+        world.store.write(name, state._replace(token=emptied), expected=state.generation)
         return True
 
 

@@ -12,8 +12,7 @@ A new grant is one module with a ``flow`` function plus one line in ``grants.GRA
 from __future__ import annotations
 
 from collections.abc import Generator
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
@@ -26,8 +25,7 @@ if TYPE_CHECKING:
 Flow = Generator["TokenRequest", "HttpResult", dict[str, Any]]
 
 
-@dataclass(frozen=True)
-class GrantContext:
+class GrantContext(NamedTuple):
     world: World
     profile: Profile  # token_url already filled in from discovery
     refresh_token: str | None  # what ${refresh_token} resolves to now

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from oauthcli.config.model import Profile
@@ -162,7 +161,7 @@ def _within(rt: World, profile: Profile, deadline: float | None) -> Profile:
         from oauthcli.errors import TransientError
 
         raise TransientError("out of time before the next request could be sent")
-    return replace(profile, timeout=min(profile.timeout, left))
+    return profile._replace(timeout=min(profile.timeout, left))
 
 
 def persist(
@@ -260,7 +259,7 @@ def with_discovery(rt: World, profile: Profile) -> Profile:
     if token_url is None:
         raise ConfigError(f"profile {profile.name!r}: the issuer's metadata has no token_endpoint")
     # From the network: escaped, so that no reference in it is ever resolved.
-    return replace(profile, token_url=token_url.replace("$", "$$"))
+    return profile._replace(token_url=token_url.replace("$", "$$"))
 
 
 Outcome = tuple[str, "Token | OAuthCliError"]

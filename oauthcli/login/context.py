@@ -9,7 +9,7 @@ profile's own refresh request looks like.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING
 
 from oauthcli.errors import ProviderError, TransientError
@@ -89,7 +89,7 @@ def login_request(
     profile = login.profile
     headers = {k: v for k, v in profile.headers.items() if k.lower() != "content-type"}
     params = profile.params if url is None else {}  # the token endpoint's, not another's
-    profile = replace(profile, method="POST", headers=headers, params=params, body_format="form")
+    profile = profile._replace(method="POST", headers=headers, params=params, body_format="form")
     resolver = login.grant.resolver()
     body = {k: literal(v) for k, v in fields.items()}
     if profile.auth is None:  # the client's fields live in a hand-written refresh body

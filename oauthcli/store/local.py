@@ -12,16 +12,14 @@
   adopted or superseded by the next lock of that name (``reconcile``).
 """
 
-from __future__ import annotations
 
 import json
 import logging
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from oauthcli.errors import OAuthCliError, StateError
 from oauthcli.store import fsutil
@@ -40,8 +38,7 @@ Reader = Callable[[str], "State | None"]
 Writer = Callable[[str, "State", int], "State"]
 
 
-@dataclass(frozen=True)
-class Kept:
+class Kept(NamedTuple):
     path: Path
     base: int  # the stored generation the state was meant to replace
     state: State

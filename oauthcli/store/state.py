@@ -1,10 +1,8 @@
 """The stored state of one grant: its token, the rotated refresh token, and a generation."""
 
-from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 from oauthcli.scrub import scrub
 from oauthcli.token import Token
@@ -20,15 +18,14 @@ def fingerprint(refresh_token: str | None) -> str | None:
     return hashlib.sha256(refresh_token.encode("utf-8")).hexdigest()[:32]
 
 
-@dataclass(frozen=True)
-class State:
+class State(NamedTuple):
     token: Token
     rotated_refresh_token: str | None = None
     refresh_token_fingerprint: str | None = None  # of the configured initial refresh token
     generation: int = 0  # bumped by every write: the compare-and-swap counter
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        data: dict[str, Any] = self._asdict()
         data["token"] = self.token.to_dict()
         data["version"] = VERSION
         return data
@@ -37,7 +34,7 @@ class State:
         return json.dumps(self.to_dict(), indent=1, sort_keys=True)
 
     @classmethod
-    def from_dict(cls, data: Any) -> State:
+    def from_dict(cls, data: Any) -> "State":
         if not isinstance(data, dict) or data.get("version") != VERSION:
             raise ValueError("not a state file of this version")
         generation = data.get("generation", 0)
@@ -51,19 +48,19 @@ class State:
         return cls(Token.from_dict(data["token"]), rotated, fp, generation)
 
     @classmethod
-    def from_json(cls, text: str | bytes) -> State:
+    def from_json(cls, text: str | bytes) -> "State":
         return cls.from_dict(json.loads(text))
 
-    def with_generation(self, generation: int) -> State:
-        return replace(self, generation=generation)
+    def with_generation(self, generation: int) -> "State":
+        return self._replace(generation=generation)
 
-    def without_refresh_tokens(self) -> State:
+    def without_refresh_tokens(self) -> "State":
         """For copies that only answer while fresh: no refresh token anywhere in it."""
         secrets = {t for t in (self.rotated_refresh_token, self.token.refresh_token) if t}
         response = scrub(dict(self.token.response), secrets)
         assert isinstance(response, dict)  # scrub keeps a mapping a mapping
-        token = replace(self.token, refresh_token=None, response=response)
-        return replace(self, token=token, rotated_refresh_token=None)
+        token = self.token._replace(refresh_token=None, response=response)
+        return self._replace(token=token, rotated_refresh_token=None)
 
     def current_refresh_token(self, configured: str | None) -> str | None:
         """The rotated token, unless a person has configured a different one since."""

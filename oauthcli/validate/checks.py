@@ -256,7 +256,7 @@ def _probe_check(run: _Run) -> Check:
     if probe is None:
         return Check("probe", SKIPPED, "not configured (validate.probe)")
     headers = {**probe.headers, "Authorization": f"Bearer {run.token}"}
-    request = TokenRequest(probe.method, probe.url, headers, secrets=run.rt.secrets)
+    request = TokenRequest(probe.method, probe.url, headers, {}, None, run.rt.secrets)
     result = http.send(request, run.profile, run.rt.session, run.rt.sleep)
     parts = urlsplit(probe.url)
     where = f"{probe.method} {parts.hostname}{parts.path or '/'}"  # no query: it may hold secrets

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from urllib.parse import quote_plus
 
 from oauthcli.config.model import Profile
@@ -19,10 +18,14 @@ from oauthcli.config.refs import Resolver
 from oauthcli.errors import ConfigError
 
 
-@dataclass
 class ClientAuth:
-    headers: dict[str, str] = field(default_factory=dict)
-    fields: dict[str, str] = field(default_factory=dict)
+    """What a method adds to a request: headers and form fields."""
+
+    def __init__(
+        self, headers: dict[str, str] | None = None, fields: dict[str, str] | None = None
+    ) -> None:
+        self.headers = {} if headers is None else headers
+        self.fields = {} if fields is None else fields
 
 
 Method = Callable[[Mapping[str, str], Resolver, str], ClientAuth]

@@ -105,7 +105,7 @@ def _get(rt: World, profile: Profile, url: str) -> HttpResult:
     from oauthcli.wire import http
     from oauthcli.wire.request import JSON, TokenRequest
 
-    request = TokenRequest("GET", url, {"Accept": JSON}, secrets=rt.secrets)
+    request = TokenRequest("GET", url, {"Accept": JSON}, {}, None, rt.secrets)
     return http.send(request, profile, rt.session, rt.sleep)
 
 

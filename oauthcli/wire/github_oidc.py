@@ -76,7 +76,7 @@ class GitHubIdTokens:
         url = base + ("&" if urlsplit(base).query else "?") + "audience=" + quote(audience, "")
         _check_url(url, profile, where)
         headers = {"Authorization": f"bearer {request_token}", "Accept": "application/json"}
-        request = TokenRequest("GET", url, headers, secrets=self.secrets)
+        request = TokenRequest("GET", url, headers, {}, None, self.secrets)
         result = http.send(request, Profile(name=profile), self.session(), self.sleep)
         token = _token_from(result, audience, self.secrets)
         return token, _expires_at(token)

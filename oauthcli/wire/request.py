@@ -3,13 +3,11 @@
 Pure: nothing is sent here. `describe` renders a request with every secret redacted (--dry-run, -v).
 """
 
-from __future__ import annotations
 
 import ipaddress
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, quote_plus, urlencode, urlsplit
 
 from oauthcli import boundedjson
@@ -22,15 +20,17 @@ FORM = "application/x-www-form-urlencoded"
 JSON = "application/json"
 
 
-@dataclass(frozen=True)
-class TokenRequest:
+class TokenRequest(NamedTuple):
     method: str
     url: str
     headers: Mapping[str, str]
-    params: Mapping[str, str] = field(default_factory=dict)
-    body: bytes | None = None
+    params: Mapping[str, str]
+    body: bytes | None
     # the run's registry: what this request resolves, and what its answer carries, is secret
-    secrets: Secrets = field(default_factory=Secrets, compare=False, repr=False)
+    secrets: Secrets
+
+    def __repr__(self) -> str:  # never the body or the registry: they hold secrets
+        return f"TokenRequest(method={self.method!r}, url={self.url!r})"
 
 
 def body_format(profile: Profile, headers: Mapping[str, str]) -> str:

@@ -1,13 +1,11 @@
 """Understand the token endpoint's answer (RFC 6749 §5.1/§5.2) and map it to SPEC §4 errors."""
 
-from __future__ import annotations
 
 import json
 import logging
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, urlsplit
 
 from oauthcli.config.model import Profile
@@ -30,13 +28,15 @@ HINTS = {
 }
 
 
-@dataclass(frozen=True)
-class HttpResult:
+class HttpResult(NamedTuple):
     status: int
     headers: Mapping[str, str]
     body: bytes
-    secrets: Secrets = field(default_factory=Secrets, compare=False, repr=False)  # the request's
-    url: str | None = field(default=None, compare=False)  # what was asked, for messages
+    secrets: Secrets  # the request's registry
+    url: str | None = None  # what was asked, for messages
+
+    def __repr__(self) -> str:  # never the body or the registry: they hold secrets
+        return f"HttpResult(status={self.status!r}, url={self.url!r})"
 
 
 def where(result: HttpResult, host: str) -> str:
