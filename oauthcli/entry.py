@@ -30,21 +30,22 @@ if TYPE_CHECKING:
 _CACHED_WORDS = {"token", "env", "git-credential"}  # lines oauthcli.cached may answer
 
 
-class Parsed(tuple[str, str, "dict[str, Any]"]):
-    """(command, profile, options): a plain line of a fast command (a NamedTuple would need
+class Parsed(tuple[str, "list[str]", "dict[str, Any]"]):
+    """(command, profiles, options): a plain line of a fast command (a NamedTuple would need
     typing, about as costly to import as the rest of the cached route)."""
 
     __slots__ = ()
 
-    def __new__(cls, command: str, profile: str, options: dict[str, Any]) -> Parsed:
-        return super().__new__(cls, (command, profile, options))
+    def __new__(cls, command: str, profiles: list[str], options: dict[str, Any]) -> Parsed:
+        return super().__new__(cls, (command, profiles, options))
 
     @property
     def command(self) -> str:
         return self[0]
 
     @property
-    def profile(self) -> str:
+    def profiles(self) -> list[str]:
+        """The first argument's words: one profile, or any number (`refresh a b`, `--all`)."""
         return self[1]
 
     @property
@@ -75,11 +76,16 @@ def parse(argv: list[str]) -> Parsed | None:
             scope = {flag: spec for spec in command.options for flag in spec.flags}
         else:
             words.append(arg)
-    if command is None or len(words) != len(command.arguments):
+    if command is None or not command.arguments:
+        return None
+    first = command.arguments[0]
+    if first.many and len(command.arguments) == 1:  # `refresh a b c`, `refresh --all`
+        return Parsed(command.name, words, given) if words or not first.required else None
+    if len(words) != len(command.arguments):
         return None
     for spec, word in zip(command.arguments[1:], words[1:], strict=True):
         given[spec.dest] = word
-    return Parsed(command.name, words[0], given)
+    return Parsed(command.name, words[:1], given)
 
 
 def _option(arg: str, scope: dict[str, Opt], args: Iterator[str]) -> tuple[Opt, Any] | None:
@@ -109,7 +115,8 @@ def _option(arg: str, scope: dict[str, Opt], args: Iterator[str]) -> tuple[Opt, 
 def body_values(command: Command, parsed: Parsed) -> dict[str, Any]:
     """The keywords the Typer app would pass: every argument and option, defaults filled in."""
     first = command.arguments[0]
-    values: dict[str, Any] = {first.dest: [parsed.profile] if first.many else parsed.profile}
+    words = parsed.profiles
+    values: dict[str, Any] = {first.dest: (words or None) if first.many else words[0]}
     for arg in command.arguments[1:]:
         values[arg.dest] = parsed.options[arg.dest]
     for opt in command.options:

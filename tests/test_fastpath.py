@@ -38,6 +38,7 @@ def run_fast(*args: str) -> Result:
         ["-q", "--no-color", "token", "p", "--format=header"],
         ["token", "p", "-c", "-"],
         ["--state-dir", "/tmp/x", "refresh", "p", "-f", "json"],
+        ["refresh", "--all"], ["refresh", "p", "q"], ["refresh", "--all", "-f", "json"],
     ],
 )
 def test_plain_command_lines_take_the_fast_path(argv: list[str]) -> None:
@@ -47,8 +48,8 @@ def test_plain_command_lines_take_the_fast_path(argv: list[str]) -> None:
 @pytest.mark.parametrize(
     "argv",
     [
-        [], ["token"], ["token", "p", "q"], ["env", "p", "--prefix", "X"], ["refresh", "--all"],
-        ["refresh", "p", "q"], ["refresh", "p", "--force"], ["-v", "token", "p"],
+        [], ["token"], ["token", "p", "q"], ["env", "p", "--prefix", "X"],
+        ["refresh", "p", "--force"], ["refresh", "--all", "-f", "table"], ["-v", "token", "p"],
         ["token", "p", "--help"], ["token", "p", "-f", "table"], ["token", "p", "-fjson"],
         ["token", "p", "-f", "yaml"], ["token", "p", "--min-valid", "-1"],
         ["token", "p", "--min-valid", "soon"], ["token", "p", "-f", "json", "-f", "token"],

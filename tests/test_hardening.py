@@ -96,7 +96,7 @@ def test_fast_path_refuses_command_options_before_the_command(
 
     assert parse(["--force", "token", "p"]) is None
     assert parse(["-f", "json", "token", "p"]) is None
-    assert parse(["-q", "token", "p", "--force"]) == ("token", "p", {"quiet": True, "force": True})
+    assert parse(["-q", "token", "p", "--force"]) == ("token", ["p"], {"quiet": True, "force": True})
     profiles_file()
     assert run("--force", "token", "p").code == 2
 

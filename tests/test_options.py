@@ -89,7 +89,7 @@ ODD_GLOBALS = [["-v"], ["--verbose"], ["--version"], ["-c", "missing.yaml"], ["-
                ["-qv"], ["-c=x"]]  # fmt: skip
 PLAIN_OPTIONS = [["-f", "json"], ["--format", "header"], ["--format=token"], ["-f", "exec-credential"],
                  ["--min-valid", "30"], ["--min-valid=1e999"], ["--min-valid", " 5"], ["--force"],
-                 ["--dry-run"], ["-f", "token"]]  # fmt: skip
+                 ["--dry-run"], ["-f", "token"], ["--all"], ["stale"]]  # fmt: skip
 ODD_OPTIONS = [["-f", "table"], ["-f", "yaml"], ["-fjson"], ["--format="], ["-f"],
                ["--min-valid", "-1"], ["--min-valid", "nan"], ["--min-valid", "soon"],
                ["--force=1"], ["--all"], ["--shell", "sh"], ["--prefix", "X_"], ["-h"], ["--bogus"],
