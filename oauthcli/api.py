@@ -64,19 +64,22 @@ class _Source:
         )  # fmt: skip
         self.min_valid = min_valid
 
-    def token(self, *, force: bool = False) -> str:
+    def token(self, *, force: bool = False, rejected: str | None = None) -> str:
         from oauthcli.grants import driver
 
         world = World(options=self.options)
         with _redacted(world):
             chosen = world.profile(self.profile)
-            return driver.obtain(world, chosen, min_valid=self.min_valid, force=force).access_token
+            token = driver.obtain(world, chosen, min_valid=self.min_valid, force=force,
+                                  rejected=rejected)  # fmt: skip
+            return token.access_token
 
     def renewed(self, rejected: str) -> str:
-        """After a 401 for ``rejected``: a token someone else refreshed meanwhile, else a
+        """After a 401 for ``rejected``: a token someone else refreshed meanwhile (looked for
+        again under the lock, so that processes refused at once refresh once), else a
         refresh of our own (once)."""
         current = self.token()
-        return current if current != rejected else self.token(force=True)
+        return current if current != rejected else self.token(force=True, rejected=rejected)
 
 
 @contextmanager

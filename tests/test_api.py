@@ -201,6 +201,50 @@ def test_a_token_refreshed_meanwhile_is_reused_not_refreshed_again(
     assert len(server.hits("/token")) == 2  # "old" and the other process's "new": no third
 
 
+def test_processes_refused_at_once_refresh_once_between_them(
+    profiles_file: Any, server: LoopbackServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two holders of "old" get a 401 at once. A (the console script) refreshes; B had already
+    looked at the store (still "old") and waits for the lock A holds. Under the lock B finds
+    A's "new" and uses it: one refresh between them, not one each.
+
+    The order is forced: A's token request is held at the server until B is about to take the
+    lock (B's call of driver.obtain with the refused token is the signal)."""
+    import threading
+
+    from oauthcli.grants import driver
+
+    b_waits = threading.Event()
+    tokens = iter(["old", "new", "third: B refreshed too"])
+
+    def token_endpoint(request: Request) -> Response:
+        if len(server.hits("/token")) == 2:  # A's refresh: until B is past its first look
+            assert b_waits.wait(30)
+        return Response(200, {"access_token": next(tokens), "expires_in": 3600})
+
+    server.route("/token", token_endpoint)
+    config = profiles_file()
+    assert run_script("token", "p").stdout == "old\n"
+    original = driver.obtain
+
+    def obtain(*args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("force"):
+            b_waits.set()
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(driver, "obtain", obtain)
+    a = subprocess.Popen([sys.executable, "-m", "oauthcli", "refresh", "p"],
+                         stdout=subprocess.PIPE, text=True)  # fmt: skip
+    while len(server.hits("/token")) < 2:  # A holds the lock and waits at the server
+        assert a.poll() is None
+        threading.Event().wait(0.01)
+    source = oauthcli.BearerAuth("p", config=config)._source
+    assert source.renewed("old") == "new"
+    assert a.communicate(timeout=30)[0] == "new\n"
+    assert b_waits.is_set()
+    assert len(server.hits("/token")) == 2  # "old", A's "new"; B sent nothing
+
+
 def test_import_oauthcli_is_cheap() -> None:
     code = ("import sys, oauthcli; print(sorted(m for m in sys.modules if m.startswith("
             "('oauthcli', 'requests', 'httpx', 'yaml', 'typer'))))")  # fmt: skip

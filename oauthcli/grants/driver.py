@@ -45,9 +45,15 @@ def is_fresh(state: State | None, profile: Profile, now: float, min_valid: float
 
 
 def obtain(
-    rt: World, profile: Profile, *, min_valid: float | None = None, force: bool = False
-) -> Token:
-    """A token with more than ``min_valid`` seconds left: stored, or refreshed (once)."""
+    rt: World, profile: Profile, *, min_valid: float | None = None, force: bool = False,
+    rejected: str | None = None,
+) -> Token:  # fmt: skip
+    """A token with more than ``min_valid`` seconds left: stored, or refreshed (once).
+
+    ``rejected``: a server refused this access token (a 401); refresh unless, under the lock,
+    the store already holds another fresh one — processes that got the same 401 at once
+    then refresh once between them, not once each.
+    """
     if min_valid is not None and not 0 <= min_valid < float("inf"):
         raise UsageError(f"--min-valid must be a finite number of seconds, not {min_valid:g}")
     if not force:
@@ -62,8 +68,13 @@ def obtain(
         log.debug("--force: refreshing whatever is stored")
     with locked(rt, profile) as lease:
         state = read_state(rt, profile, migrate=True)  # another process may have refreshed
-        if not force and is_fresh(state, profile, rt.clock(), min_valid):
+        replaced = rejected is not None and state is not None and (
+            state.token.access_token not in (rejected, ""))  # fmt: skip
+        if (replaced or not force) and is_fresh(state, profile, rt.clock(), min_valid):
             assert state is not None
+            if replaced:
+                log.debug("the refused token was replaced meanwhile: using the new one")
+            rt.secrets.add(state.token.access_token)
             return state.token
         return _run(rt, profile, state, grant_for(profile), lease)
 
