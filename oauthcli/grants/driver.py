@@ -49,11 +49,8 @@ def obtain(
     rejected: str | None = None,
 ) -> Token:  # fmt: skip
     """A token with more than ``min_valid`` seconds left: stored, or refreshed (once).
-
-    ``rejected``: a server refused this access token (a 401); refresh unless, under the lock,
-    the store already holds another fresh one — processes that got the same 401 at once
-    then refresh once between them, not once each.
-    """
+    ``rejected`` (refused by a server: a 401) is refreshed unless, under the lock, another
+    fresh token replaced it: processes refused at once refresh once between them."""
     if min_valid is not None and not 0 <= min_valid < float("inf"):
         raise UsageError(f"--min-valid must be a finite number of seconds, not {min_valid:g}")
     if not force:
@@ -68,8 +65,7 @@ def obtain(
         log.debug("--force: refreshing whatever is stored")
     with locked(rt, profile) as lease:
         state = read_state(rt, profile, migrate=True)  # another process may have refreshed
-        replaced = rejected is not None and state is not None and (
-            state.token.access_token not in (rejected, ""))  # fmt: skip
+        replaced = rejected and state and state.token.access_token not in (rejected, "")
         if (replaced or not force) and is_fresh(state, profile, rt.clock(), min_valid):
             assert state is not None
             if replaced:
