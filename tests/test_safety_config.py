@@ -520,3 +520,49 @@ def test_the_users_own_config_file_needs_no_trust(tmp_path: Path) -> None:
     user.parent.mkdir(parents=True)
     user.write_text(profile_text())
     assert run("list").code == 0
+
+
+@pytest.mark.slow
+def test_concurrent_trust_keeps_every_record(tmp_path: Path) -> None:
+    """24 `oauthcli trust` at once, each for its own file: every record survives (they
+    read, change and write the records under one lock; without it about 10 were lost)."""
+    import subprocess
+
+    from tests.conftest import SCRIPT
+
+    files = []
+    for i in range(24):
+        (tmp_path / f"repo{i}").mkdir()
+        files.append(tmp_path / f"repo{i}" / "oauthcli.yaml")
+        files[-1].write_text(profile_text())
+    running = [subprocess.Popen([SCRIPT, "trust", str(f)], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True) for f in files]  # fmt: skip
+    outcomes = [(p.wait(timeout=60), p.stdout.read() if p.stdout else "") for p in running]
+    assert outcomes == [(0, "")] * len(files)
+    records = json.loads((trust_dir() / TRUST_FILE).read_text())["files"]
+    assert sorted(records) == sorted(str(f) for f in files)
+    assert stat.S_IMODE((trust_dir() / ".trusted.lock").stat().st_mode) == 0o600
+
+
+@pytest.mark.slow
+def test_trust_waits_for_the_lock_of_another(local_file: Path) -> None:
+    """The order forced: the lock is held here while `oauthcli trust` runs; it writes only
+    after the lock is released."""
+    import fcntl
+    import subprocess
+    import time
+
+    from tests.conftest import SCRIPT
+
+    trust_dir().mkdir(parents=True, mode=0o700, exist_ok=True)
+    fd = os.open(trust_dir() / ".trusted.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    waiting = subprocess.Popen([SCRIPT, "trust", str(local_file)], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)  # fmt: skip
+    time.sleep(0.5)
+    try:
+        assert waiting.poll() is None and not (trust_dir() / TRUST_FILE).exists()
+    finally:
+        os.close(fd)
+    assert waiting.wait(timeout=30) == 0
+    assert str(local_file) in json.loads((trust_dir() / TRUST_FILE).read_text())["files"]

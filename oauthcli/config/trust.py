@@ -23,6 +23,8 @@ from typing import Any
 from oauthcli.errors import ConfigError, OAuthCliError
 
 NAME = ".trusted.json"
+LOCK = ".trusted.lock"  # one `oauthcli trust` at a time changes the records (no lost record)
+LOCK_TIMEOUT = 10.0
 _VERSION = 1
 
 
@@ -98,6 +100,24 @@ class TrustStore:
         return self._write({key_of(path): None})
 
     def _write(self, changes: dict[str, Any]) -> bool:
+        """Read, change and write the records under the trust lock."""
+        import contextlib
+
+        from oauthcli.errors import TransientError
+        from oauthcli.store import fsutil
+        from oauthcli.store.file import os_lock
+
+        fsutil.ensure_dir(self.directory)
+        with contextlib.ExitStack() as stack:
+            try:
+                stack.enter_context(os_lock(self.directory / LOCK, "trust", LOCK_TIMEOUT))
+            except TransientError:
+                raise TransientError(f"another oauthcli has held {self.directory / LOCK} for "
+                                     f"more than {LOCK_TIMEOUT:g}s", hint="try again") from None
+            return self._update(changes)
+        raise AssertionError("unreachable")  # pragma: no cover - for mypy
+
+    def _update(self, changes: dict[str, Any]) -> bool:
         from oauthcli.store import fsutil
 
         records = dict(self._records())

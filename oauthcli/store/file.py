@@ -211,7 +211,7 @@ class FileStore:
                 held[name] -= 1
             return
         self._warn_readable(fsutil.ensure_dir(self.directory))
-        with _os_lock(self.directory / f"{file_stem(name)}.lock", name, timeout):
+        with os_lock(self.directory / f"{file_stem(name)}.lock", name, timeout):
             held[name] = 1
             try:
                 reconcile(self.local, name, self.read, self._write_locked)
@@ -221,7 +221,8 @@ class FileStore:
 
 
 @contextlib.contextmanager
-def _os_lock(path: Path, name: str, timeout: float) -> Iterator[None]:
+def os_lock(path: Path, name: str, timeout: float) -> Iterator[None]:
+    """An exclusive lock on ``path`` (0600), held by this process for the block."""
     try:
         import fcntl
     except ImportError:  # Windows
