@@ -332,3 +332,51 @@ def test_no_hint_offers_a_default_for_a_secret(
     assert_clean_failure(result, 3, "UNSET_RT_VAR is not set")
     assert "hint: export UNSET_RT_VAR=…" in result.stderr
     assert (":-default" in result.stderr) is offers_default
+
+
+@pytest.mark.parametrize(
+    ("login", "finding"),
+    [
+        ({"flow": "devce"}, "field login.flow: expected 'browser' or 'device', got 'devce' "
+                            "(did you mean 'device'?)"),
+        ({"flow": 3}, "field login.flow: expected 'browser' or 'device', got 3"),
+        ({"redirect_uri": "http://example.com:8080/cb"}, "field login.redirect_uri: host "
+                                                         "'example.com' is not loopback"),
+        ({"redirect_uri": "https://127.0.0.1/cb"}, "field login.redirect_uri: must be an http://"),
+        ({"redirect_uri": "http://127.0.0.1:0/cb?x=1"}, "must not have a query or fragment"),
+        ({"redirect_uri": "http://u:pw@127.0.0.1/cb"}, "must not carry user information"),
+    ],
+    ids=["flow-typo", "flow-number", "not-loopback", "https", "query", "userinfo"],
+)  # fmt: skip
+def test_check_reports_login_values_that_login_would_refuse(
+    tmp_path: Path, login: dict[str, Any], finding: str
+) -> None:
+    path = tmp_path / "login.yaml"
+    endpoints = {"authorization_url": "https://id.example.com/authorize",
+                 "device_authorization_url": "https://id.example.com/device"}  # no discovery
+    profile = {"token_url": "https://id.example.com/token",
+               "auth": {"type": "none", "client_id": "c"}, "login": {**endpoints, **login}}  # fmt: skip
+    path.write_text(yaml.safe_dump({"profiles": {"p": profile}}, sort_keys=False))
+    result = run("-c", str(path), "check")
+    assert result.code == 1 and result.stderr == "", result
+    assert any(line.startswith(f"{path}:") and finding in line
+               for line in result.stdout.splitlines()), result  # fmt: skip
+    assert "pw" not in result.stdout.replace(str(path), "")
+    login_run = run("-c", str(path), "login", "p", "--no-browser", "--timeout", "1")
+    assert login_run.code == 3 and login_run.stdout == "", login_run  # login agrees: exit 3
+
+
+def test_check_is_quiet_about_good_login_values(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "login.yaml"
+    profiles = {name: {"issuer": "https://id.example.com",
+                       "auth": {"type": "none", "client_id": "c"}, "login": login}
+                for name, login in {"a": {"flow": "device"},
+                                    "b": {"redirect_uri": "http://localhost:0/callback"},
+                                    "c": {"redirect_uri": "http://[::1]:8765/cb"},
+                                    "d": {"redirect_uri": "${env:REDIRECT}"}}.items()}  # fmt: skip
+    path.write_text(yaml.safe_dump({"profiles": profiles}, sort_keys=False))
+    monkeypatch.setenv("REDIRECT", "http://127.0.0.1:0/cb")
+    result = run("-c", str(path), "check")
+    assert result.code == 0 and result.stdout == f"{path}: 4 profiles, 0 errors, 0 warnings\n"

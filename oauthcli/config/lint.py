@@ -16,7 +16,14 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from oauthcli.config import schema
-from oauthcli.config.lintschema import Path, bare, field_path, semantics, unknown_keys
+from oauthcli.config.lintschema import (
+    Path,
+    bare,
+    field_path,
+    login_values,
+    semantics,
+    unknown_keys,
+)  # fmt: skip
 from oauthcli.config.refs import parse_reference, problems
 from oauthcli.errors import ConfigError
 
@@ -157,6 +164,7 @@ def _profile(run: _Lint, name: str, environ: Mapping[str, str], strict: bool) ->
     _insecure(run, name, merged)
     _rotation(run, name, merged)
     _machine_identity(run, name, merged)
+    login_values(run, name, merged)
 
 
 def _strings(value: Any, path: Path) -> Iterator[tuple[Path, str]]:

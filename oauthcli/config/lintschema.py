@@ -90,3 +90,26 @@ def bare(message: str, source: str) -> str:
     """The message without the file and profile it names: a finding shows both itself."""
     message = message.removeprefix(f"{source}: ")
     return re.sub(r"^profile '[^']*'[,:] ?", "", message)
+
+
+def login_values(run: Reporter, name: str, merged: dict[str, Any]) -> None:
+    """``login.flow`` and ``login.redirect_uri`` as `oauthcli login` reads them (it would
+    refuse them with exit 3; check says so before anyone tries)."""
+    from oauthcli.login.redirect import parse_redirect
+    from oauthcli.login.run import FLOWS
+
+    login = merged.get("login")
+    if not isinstance(login, dict):
+        return
+    flow = login.get("flow", "browser")
+    if flow not in FLOWS:
+        run.add(run.origin(name, ("login", "flow")), "error",
+                f"field login.flow: expected 'browser' or 'device', got {flow!r}",
+                schema.close_match_hint(str(flow), sorted(FLOWS)))  # fmt: skip
+    uri = login.get("redirect_uri")
+    if isinstance(uri, str) and "${" not in uri:
+        try:
+            parse_redirect(uri, name)
+        except ConfigError as exc:
+            run.add(run.origin(name, ("login", "redirect_uri")), "error",
+                    bare(exc.message, run.source), exc.hint)  # fmt: skip
