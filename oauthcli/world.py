@@ -54,6 +54,9 @@ class World:
         self.secrets = Secrets() if secrets is None else secrets
         self.options = Options() if options is None else options
         self.argv: list[str] = [] if argv is None else argv
+        # connections kept per host: refresh_many raises it to its thread count before the
+        # session is made (a full pool drops and reopens connections); one for everything else
+        self.connections = 10
         self._made: dict[str, object] = {}
 
     def _once(self, name: str, make: Callable[[], object]) -> object:
@@ -108,8 +111,8 @@ class World:
     def session(self) -> requests.Session:
         from oauthcli.wire.http import new_session
 
-        # as many pooled connections as refresh_many has workers (a full pool reconnects)
-        return self._once("session", lambda: new_session(pool_size=100))  # type: ignore[return-value]
+        make = lambda: new_session(pool_size=self.connections)  # noqa: E731
+        return self._once("session", make)  # type: ignore[return-value]
 
     @property
     def id_tokens(self) -> GitHubIdTokens:

@@ -50,6 +50,7 @@ class World(Protocol):
     secrets: Secrets
     options: Options
     argv: list[str]
+    connections: int  # pooled per host by the session, once made
 
     @property
     def clock(self) -> Callable[[], float]: ...

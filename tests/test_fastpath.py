@@ -6,6 +6,7 @@ import io
 import os
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -153,3 +154,25 @@ def test_a_refresh_leaves_the_route(profiles_file: Any, server: LoopbackServer) 
     server.reply("/token", Response(200, {"access_token": "the-token", "expires_in": 3600}))
     profiles_file()
     assert {"oauthcli.world", "oauthcli.grants.driver"} <= route_modules(["token", "p"], "")
+
+
+def test_only_the_console_script_freezes_the_heap_before_exit(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """entry.main() as the console script calls it (no argv, no world) ends with gc.freeze(),
+    so the interpreter's final collections skip the objects that die with the process; a
+    caller passing argv or a world (tests, the Python API) keeps its collector as it was."""
+    import gc
+
+    monkeypatch.setenv("OAUTHCLI_CONFIG", str(tmp_path / "none.yaml"))
+    monkeypatch.setattr(sys, "argv", ["oauthcli", "list"])
+    before = gc.get_freeze_count()
+    try:
+        with pytest.raises(SystemExit):
+            fastpath.main(["list"])
+        assert gc.get_freeze_count() == before
+        with pytest.raises(SystemExit):
+            fastpath.main()
+        assert gc.get_freeze_count() > before
+    finally:
+        gc.unfreeze()

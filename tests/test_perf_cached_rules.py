@@ -174,8 +174,8 @@ def test_the_lines_it_answers_are_read_as_entry_reads_them(argv: list[str]) -> N
     parsed = parse(argv)
     assert parsed is not None, argv
     options: dict[str, Any] = dict(parsed.options)
-    assert (parsed.command, parsed.profile, options.pop("action", None)) == (
-        line.command, line.profile, line.action)  # fmt: skip
+    assert (parsed.command, parsed.profiles, options.pop("action", None)) == (
+        line.command, [line.profile], line.action)  # fmt: skip
     mine = {"fmt": line.fmt, "min_valid": line.min_valid, "config": line.config,
             "state_dir": line.state_dir, "store": line.store}  # fmt: skip
     assert {k: v for k, v in options.items() if k not in ("quiet", "no_color")} == {

@@ -293,6 +293,8 @@ def refresh_many(
             on_done(name, result)
         return result
 
+    workers = max(1, min(max_workers, len(names)))
+    rt.connections = max(rt.connections, workers)
     rt.session  # noqa: B018 - create the shared session before the threads race for it
-    with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(names)))) as pool:
+    with ThreadPoolExecutor(max_workers=workers) as pool:
         return list(zip(names, pool.map(one, names), strict=True))
