@@ -13,6 +13,9 @@ servers (new ports, no clients, no recorded requests, an empty replay cache).
                            with PEM files under ``tmp_path/keys``
 ``make_assertion_client``  ``make_assertion_client("PS256", **register_client_kwargs)`` → a
                            registered private_key_jwt client (``.client_id``, ``.keypair``)
+``make_login_client``      ``make_login_client("ES256", **register_client_kwargs)`` → a
+                           private_key_jwt client that may log in (authorization code + PKCE,
+                           device code, refresh token; loopback redirect URIs, any port)
 ``federated_client``       client ``federated-client`` authenticated by github_oidc tokens with
                            the default subject and aud ``api://AzureADTokenExchange``
 ``google_service_account`` a registered service account, key file at ``tmp_path/sa.json``
@@ -73,6 +76,16 @@ def fixture_make_assertion_client(
 ) -> Callable[..., RegisteredClient]:
     def make(alg: str = "RS256", **kwargs: Any) -> RegisteredClient:
         return assertion_server.register_client(make_keypair(alg), **kwargs)
+
+    return make
+
+
+@pytest.fixture(name="make_login_client")
+def fixture_make_login_client(
+    assertion_server: AssertionServer, make_keypair: Callable[..., KeyPair]
+) -> Callable[..., RegisteredClient]:
+    def make(alg: str = "ES256", **kwargs: Any) -> RegisteredClient:
+        return assertion_server.register_login_client(make_keypair(alg), **kwargs)
 
     return make
 

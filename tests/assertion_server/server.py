@@ -13,8 +13,12 @@ Endpoints (all POST, ``application/x-www-form-urlencoded``):
       implementation, this one is a ``BaseGrant`` subclass verifying with joserfc).
     * ``grant_type=refresh_token`` (Authlib's ``RefreshTokenGrant``) with assertion client
       authentication, for refresh tokens seeded with ``issue_refresh_token``; rotated.
+    * ``grant_type=authorization_code`` (PKCE S256) and
+      ``grant_type=urn:ietf:params:oauth:grant-type:device_code`` for login (see ``login``).
 ``/revoke``, ``/introspect``
     RFC 7009 / RFC 7662 (Authlib's endpoints) with assertion client authentication.
+``/authorize`` (GET), ``/device_authorization``, ``/device`` (GET), ``/.well-known/…`` (GET)
+    what ``oauthcli login`` needs: see ``login``.
 ``/google/token``
     the Google service-account flavour of the jwt-bearer grant.
 
@@ -68,6 +72,7 @@ from joserfc.jwk import KeySet
 from joserfc.util import to_bytes
 
 from .keys import KeyPair, generate_keypair
+from .login import DEVICE_CODE, LoginMixin, redirect_uri_matches
 from .loopback import LoopbackServer, RecordedRequest, Response, json_response
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -77,6 +82,7 @@ TOKEN_TYPE_JWT = "urn:ietf:params:oauth:token-type:jwt"
 TOKEN_TYPE_ID_TOKEN = "urn:ietf:params:oauth:token-type:id_token"
 TOKEN_TYPE_ACCESS = "urn:ietf:params:oauth:token-type:access_token"
 ENTRA_AUDIENCE = "api://AzureADTokenExchange"
+_ISSUES_REFRESH_TOKENS = ("refresh_token", "authorization_code", DEVICE_CODE)
 GOOGLE_LIFETIME_ERROR = (
     "Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe. "
     "Check your iat and exp values in the JWT claim."
@@ -151,6 +157,7 @@ class RegisteredClient(ClientMixin):
     )
     federated: FederatedCredential | None = None
     kind: str = "client"  # or "google_service_account"
+    redirect_uris: tuple[str, ...] = ()  # loopback ones match any port (RFC 8252 §7.3)
 
     def get_client_id(self) -> str:
         return self.client_id
@@ -160,12 +167,12 @@ class RegisteredClient(ClientMixin):
 
     def get_allowed_scope(self, scope: str | None) -> str | None:
         if not scope or self.scope is None:
-            return scope
+            return scope or ""  # None would be Authlib's invalid_scope for a request without one
         allowed = set(scope_to_list(self.scope))
         return " ".join(s for s in scope_to_list(scope) if s in allowed)
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
-        return False
+        return any(redirect_uri_matches(r, redirect_uri) for r in self.redirect_uris)
 
     def check_client_secret(self, client_secret: str) -> bool:
         return False
@@ -177,7 +184,7 @@ class RegisteredClient(ClientMixin):
         return method == wanted
 
     def check_response_type(self, response_type: str) -> bool:
-        return False
+        return response_type == "code" and "authorization_code" in self.grant_types
 
     def check_grant_type(self, grant_type: str) -> bool:
         return grant_type in self.grant_types
@@ -742,7 +749,7 @@ def _jose_description(exc: Exception) -> str:
 
 
 # -- the server ----------------------------------------------------------------------------------
-class AssertionServer(LoopbackServer):
+class AssertionServer(LoginMixin, LoopbackServer):
     """The assertion-checking authorization server. Tunables (attributes, change any time):
 
     ``expires_in`` (3600) and ``google_expires_in`` (3599) of issued tokens;
@@ -753,7 +760,10 @@ class AssertionServer(LoopbackServer):
     (False: an external issuer's token may be presented more than once, as Entra allows);
     ``exchange_targets`` (None: any audience/resource in token exchange); ``exchange_audiences``
     (accepted ``aud`` of subject tokens besides the server URL and token URL);
-    ``rotate_refresh_tokens`` (True) and ``refresh_token_ttl`` (None: no expiry).
+    ``rotate_refresh_tokens`` (True) and ``refresh_token_ttl`` (None: no expiry);
+    ``throttle_after_auth`` (0): how many of the next /token requests get a 429 (Retry-After: 0)
+    once their client is authenticated, as a per-client rate limit does (the assertion's
+    ``jti`` is then spent). The login endpoints' tunables are in ``login.LoginMixin``.
     """
 
     def __init__(
@@ -778,6 +788,7 @@ class AssertionServer(LoopbackServer):
         self.refresh_tokens: dict[str, IssuedToken] = {}
         self.rotate_refresh_tokens = True
         self.refresh_token_ttl: int | None = None
+        self.throttle_after_auth = 0
         self._seen_jti: set[tuple[str, str, str]] = set()
         self._jwks_cache: dict[str, KeySet] = {}
         self._state_lock = threading.Lock()
@@ -807,6 +818,7 @@ class AssertionServer(LoopbackServer):
             "/introspect": (self._token, "introspection"),
             "/google/token": (self._google, None),
         }
+        self._init_login()  # authorization code, device code, metadata (login.py)
 
     # URLs --------------------------------------------------------------------------------------
     @property
@@ -845,12 +857,14 @@ class AssertionServer(LoopbackServer):
         subjects: Iterable[str] | None = None,
         scope: str | None = None,
         grant_types: Iterable[str] | None = None,
+        redirect_uris: Iterable[str] = (),
     ) -> RegisteredClient:
         """Register a ``private_key_jwt`` client verified by ``keypair`` (or by ``public_key``: a
         PEM or a JWK; then give ``algorithms``). ``client_id`` defaults to ``<alg>-client``
         (``-2``, ``-3`` … when taken); ``audience`` adds accepted ``aud`` values; ``issuer`` is
         the ``iss`` of its jwt-bearer grant assertions (default: the client_id); ``subjects``
-        limits their ``sub``; ``scope`` limits what it may request."""
+        limits their ``sub``; ``scope`` limits what it may request; ``redirect_uris`` (with
+        ``authorization_code`` in ``grant_types``) lets it log in (``register_login_client``)."""
         if keypair is None and public_key is None:
             raise ValueError("give keypair or public_key")
         if keypair is not None:
@@ -872,6 +886,7 @@ class AssertionServer(LoopbackServer):
             issuer=issuer or client_id,
             subjects=frozenset(subjects) if subjects is not None else None,
             scope=scope,
+            redirect_uris=tuple(redirect_uris),
         )
         if grant_types is not None:
             client.grant_types = tuple(grant_types)
@@ -1146,7 +1161,7 @@ class AssertionServer(LoopbackServer):
         }
         if scope:
             token["scope"] = scope
-        if include_refresh_token and grant_type == "refresh_token":
+        if include_refresh_token and grant_type in _ISSUES_REFRESH_TOKENS:
             token["refresh_token"] = "rt-" + secrets.token_urlsafe(32)
         return token
 
@@ -1197,8 +1212,28 @@ class AssertionServer(LoopbackServer):
         request.record.notes["access_token"] = issued.access_token
 
     # HTTP --------------------------------------------------------------------------------------
+    def _throttled(self, authlib: _Authlib, request: _Request) -> Response:
+        try:
+            authlib.authenticate_client(request, ["private_key_jwt", "federated_client_assertion"])
+        except OAuth2Error as error:
+            return authlib.handle_error_response(request, error)
+        request.record.notes["error"] = "throttled"
+        return json_response(
+            429,
+            {"error": "temporarily_unavailable", "error_description": "too many requests for this client"},
+            {"Retry-After": "0"},
+        )  # fmt: skip
+
     def dispatch(self, record: RecordedRequest) -> Response:
+        page = self._get_routes.get(record.path)
+        if page is not None and record.method == "GET":
+            return page(record)
         authlib, endpoint = self._routes.get(record.path, (None, None))
+        if authlib is None and page is not None:
+            return json_response(
+                405, {"error": "invalid_request", "error_description": f"{record.path} takes GET"},
+                {"Allow": "GET"},
+            )  # fmt: skip
         if authlib is None:
             return json_response(404, {"error": "not_found", "error_description": record.path})
         if record.method != "POST":
@@ -1229,6 +1264,9 @@ class AssertionServer(LoopbackServer):
                 },
             )
         request = _Request(record, self.url(record.path))
+        if record.path == "/token" and self.throttle_after_auth > 0:
+            self.throttle_after_auth -= 1
+            return self._throttled(authlib, request)
         if endpoint is not None:
             return authlib.create_endpoint_response(endpoint, request)
         return authlib.create_token_response(request)
