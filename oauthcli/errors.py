@@ -7,6 +7,7 @@ and a process exit code.
 from __future__ import annotations
 
 from enum import IntEnum
+from typing import Any
 
 
 class ExitCode(IntEnum):
@@ -35,6 +36,17 @@ class OAuthCliError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled whole (refresh's worker processes send failures to their parent): the
+        default would rebuild it by calling ``__init__`` with the message alone."""
+        return (_restore, (type(self), self.args, self.__dict__))
+
+
+def _restore(kind: type[OAuthCliError], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
+    error = kind.__new__(kind, *args)
+    error.__dict__.update(state)
+    return error
 
 
 class UsageError(OAuthCliError):

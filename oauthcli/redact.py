@@ -75,6 +75,11 @@ class Secrets:
     def __contains__(self, value: object) -> bool:
         return value in self._values
 
+    def values(self) -> frozenset[str]:
+        """Every registered value (a worker process sends them to the parent that prints)."""
+        with self._lock:
+            return frozenset(self._values)
+
     def redact_text(self, text: str) -> str:
         pattern = self._compiled()
         if pattern is None:

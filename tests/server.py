@@ -54,6 +54,8 @@ Handler = Callable[[Request], Response]
 
 
 class _QuietServer(ThreadingHTTPServer):
+    request_queue_size = 256  # `refresh --all` connects once per profile, all at once
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         pass  # a client that hangs up early (size cap, timeout) is expected here
 

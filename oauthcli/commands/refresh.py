@@ -59,9 +59,13 @@ def report(
 
 
 def _with_progress(out: Output, rt: World, names: list[str]) -> list[flow.Outcome]:
+    """Large sets over one worker process per CPU (grants/fanout.py), forked before the
+    display starts its thread."""
+    from oauthcli.grants import fanout
+
     if out.quiet or not out.stderr_is_terminal():
-        return flow.refresh_many(rt, names)
+        return fanout.refresh_all(rt, names)
     from oauthcli.progress import Progress
 
-    with Progress(out, names) as progress:
-        return flow.refresh_many(rt, names, progress.done)
+    with fanout.start(rt, names) as workers, Progress(out, names) as progress:
+        return workers.run(progress.done)
