@@ -404,11 +404,6 @@ def test_server_binds_codes_to_pkce_redirect_uri_and_one_use(
     assert elsewhere.status_code == 400 and "Location" not in elsewhere.headers
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="product bug: a retried request resends the same client "
-    "assertion (wire/http.py send() reuses the built body), so its jti is replayed",
-)
 def test_a_retried_poll_is_signed_afresh(
     assertion_server: AssertionServer, client: RegisteredClient, profiles: Any
 ) -> None:

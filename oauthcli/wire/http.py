@@ -48,6 +48,8 @@ def send(
     attempts = profile.retries + 1
     for attempt in range(attempts):
         last = attempt == attempts - 1
+        if attempt and request.renew is not None:
+            request = request.renew()
         try:
             result = _send_once(request, profile, session)
         except _Retryable as exc:

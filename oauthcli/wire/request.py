@@ -6,7 +6,7 @@ Pure: nothing is sent here. `describe` renders a request with every secret redac
 
 import ipaddress
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, quote_plus, urlencode, urlsplit
 
@@ -28,6 +28,9 @@ class TokenRequest(NamedTuple):
     body: bytes | None
     # the run's registry: what this request resolves, and what its answer carries, is secret
     secrets: Secrets
+    # the same request for another attempt, where one may not be sent twice (a signed client
+    # assertion has a one-time jti): None = resend as it is
+    renew: Callable[[], "TokenRequest"] | None = None
 
     def __repr__(self) -> str:  # never the body or the registry: they hold secrets
         return f"TokenRequest(method={self.method!r}, url={self.url!r})"
@@ -67,7 +70,24 @@ def build_request(
     headers.update(client.headers)
     headers.setdefault("Accept", JSON)
     register_fields({**headers, **params}, resolver.secrets)
-    return TokenRequest(profile.method, url, headers, params, encoded, resolver.secrets)
+    request = TokenRequest(profile.method, url, headers, params, encoded, resolver.secrets)
+    if (profile.auth or {}).get("type") == "private_key_jwt":
+        return _resigning(request, profile, resolver, client.fields["client_assertion"])
+    return request
+
+
+def _resigning(request: TokenRequest, profile: Profile, resolver: Resolver,
+               assertion: str) -> TokenRequest:  # fmt: skip
+    """The request whose ``renew`` signs a fresh assertion (SPEC §12: a fresh jti per request)
+    and puts it in place of the old one (a JWT reads the same in a form and in JSON)."""
+    from oauthcli.wire.clientauth import authenticate
+
+    def renew() -> TokenRequest:
+        fresh = authenticate(profile, resolver, request.url).fields["client_assertion"]
+        body = request.body.replace(assertion.encode(), fresh.encode()) if request.body else None
+        return _resigning(request._replace(body=body), profile, resolver, fresh)
+
+    return request._replace(renew=renew)
 
 
 def _encode_body(
